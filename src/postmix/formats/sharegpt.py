@@ -1,0 +1,117 @@
+"""ShareGPT: `{conversations: [{from, value}]}` with human/gpt/system and tool roles.
+
+`function_call` turns become assistant `tool_calls` (their value is the JSON
+call), `observation` turns become `tool` messages, and a `tools` column (a JSON
+string in LLaMA-Factory's glaive files) is carried as the record's tool schema.
+Also accepts `role`/`content` keys inside `conversations`, and `items`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from postmix.formats.base import ConvertContext, Converter
+from postmix.schema import InvalidRow, Message, first_present, message, record
+
+ROLE_MAP: dict[str, str] = {
+    "human": "user",
+    "user": "user",
+    "prompter": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def tool_call(value: str) -> list[dict[str, Any]]:
+    """A ShareGPT `function_call` value as OpenAI-style `tool_calls` (arguments kept as a dict)."""
+    try:
+        call = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRow(f"function_call value is not JSON: {exc}") from exc
+    calls = call if isinstance(call, list) else [call]
+    out = []
+    for c in calls:
+        if not isinstance(c, dict) or "name" not in c:
+            raise InvalidRow("function_call value has no 'name'")
+        args = c.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = orjson.loads(args)
+            except orjson.JSONDecodeError:
+                pass
+        out.append({"type": "function", "function": {"name": c["name"], "arguments": args}})
+    return out
+
+
+def turns(conversation: Any) -> list[Message]:
+    """ShareGPT turns as canonical messages."""
+    if not isinstance(conversation, list):
+        raise InvalidRow("'conversations' must be a list")
+    out: list[Message] = []
+    for turn in conversation:
+        if not isinstance(turn, dict):
+            raise InvalidRow("a turn is not an object")
+        who = str(first_present(turn, "from", "role")).lower()
+        value = turn.get("value", turn.get("content"))
+        role = ROLE_MAP.get(who)
+        if role is None:
+            raise InvalidRow(f"unknown speaker {who!r}")
+        if who == "function_call":
+            out.append(message("assistant", "", tool_calls=tool_call(value)))
+        else:
+            out.append(message(role, value))
+    return out
+
+
+def tools_schema(raw: Any) -> list[dict[str, Any]] | None:
+    """The `tools` column, decoded when it is a JSON string."""
+    if raw in (None, "", "[]"):
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRow(f"'tools' is not JSON: {exc}") from exc
+    if not isinstance(raw, list):
+        raise InvalidRow("'tools' must be a list")
+    return raw
+
+
+def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
+    if not isinstance(row, dict):
+        raise InvalidRow(f"row is {type(row).__name__}, expected an object")
+    msgs = turns(first_present(row, "conversations", "conversation", "items"))
+    if "system" in row and isinstance(row["system"], str) and row["system"].strip():
+        msgs.insert(0, message("system", row["system"]))
+    tools = tools_schema(row.get("tools"))
+    if ctx.kind == "prompt":
+        while msgs and msgs[-1]["role"] == "assistant":
+            msgs.pop()
+        return [record("prompt", msgs, tools=tools)]
+    return [record("sft", msgs, tools=tools)]
+
+
+CONVERTER = Converter(
+    name="sharegpt",
+    kinds=("sft", "prompt"),
+    convert=convert,
+    columns=(frozenset({"conversations"}), frozenset({"conversation"}), frozenset({"items"})),
+    hub_ids=(
+        "anon8231489123/sharegpt_vicuna_unfiltered",
+        "philschmid/sharegpt-raw",
+        "teknium/openhermes-2.5",
+        "glaiveai/glaive-function-calling-v2",
+    ),
+    doc=__doc__ or "",
+)

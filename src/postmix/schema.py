@@ -1,0 +1,209 @@
+"""The canonical record every converter emits and every later stage reads.
+
+Records are plain dicts (not model instances): the pipeline moves millions of
+them, and a dict is what orjson reads and writes at full speed. This module is
+the one place that says what a well-formed record is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from typing import Any, Literal, TypedDict
+
+Kind = Literal["sft", "preference", "prompt", "text"]
+KINDS: tuple[str, ...] = ("sft", "preference", "prompt", "text")
+ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+
+# uuid5 namespace of postmix ids: uuid5(NAMESPACE_URL, "https://postmix/record").
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://postmix/record")
+
+
+class Message(TypedDict, total=False):
+    role: str
+    content: str
+    tool_calls: list[dict[str, Any]]
+    tool_call_id: str
+    name: str
+    reasoning_content: str
+    train: bool
+
+
+class InvalidRow(ValueError):
+    """A source row that cannot be read as the declared format (goes to quarantine)."""
+
+
+class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """A well-formed row the converter deliberately does not turn into a record.
+
+    The reason becomes a `dropped:<reason>` bucket in the manifest (for example
+    an arena battle that ended in a tie).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def message(role: str, content: Any, **extra: Any) -> Message:
+    """Build a message, rejecting content that is not text (a common upstream defect)."""
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise InvalidRow(f"{role} content is {type(content).__name__}, expected a string")
+    msg: Message = {"role": role, "content": content}
+    for key, value in extra.items():
+        if value is not None:
+            msg[key] = value  # type: ignore[literal-required]
+    return msg
+
+
+def record(
+    kind: Kind,
+    messages: list[Message],
+    *,
+    chosen: list[Message] | None = None,
+    rejected: list[Message] | None = None,
+    text: str | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble a canonical record; `id` and `source` are filled in by the pipeline."""
+    rec: dict[str, Any] = {
+        "id": None,
+        "source": None,
+        "kind": kind,
+        "messages": messages,
+        "chosen": chosen,
+        "rejected": rejected,
+        "text": text,
+        "meta": meta or {},
+    }
+    if tools:
+        rec["tools"] = tools
+    return rec
+
+
+def require(row: dict[str, Any], *fields: str) -> list[Any]:
+    """Read required fields of an upstream row; a missing one makes the row invalid."""
+    if not isinstance(row, dict):
+        raise InvalidRow(f"row is {type(row).__name__}, expected an object")
+    out = []
+    for field in fields:
+        if field not in row or row[field] is None:
+            raise InvalidRow(f"missing field {field!r}")
+        out.append(row[field])
+    return out
+
+
+def first_present(row: dict[str, Any], *fields: str) -> Any:
+    """The value of the first field present (upstream variants name one thing differently)."""
+    for field in fields:
+        value = row.get(field)
+        if value is not None:
+            return value
+    raise InvalidRow(f"none of the fields {', '.join(map(repr, fields))} is present")
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Normalization used for duplicate detection: NFKC, case-folded, whitespace collapsed."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def prompt_messages(rec: dict[str, Any]) -> list[Message]:
+    """The prompt part of a record: everything before the trained reply."""
+    msgs = rec["messages"]
+    if rec["kind"] == "sft" and msgs and msgs[-1]["role"] == "assistant":
+        last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=-1)
+        return msgs[: last_user + 1] if last_user >= 0 else msgs[:-1]
+    return msgs
+
+
+def prompt_text(rec: dict[str, Any]) -> str:
+    """Text of the prompt side, used by prompt-level dedup and decontamination."""
+    if rec["kind"] == "text":
+        return rec["text"] or ""
+    return "\n".join(m["content"] for m in prompt_messages(rec) if m["role"] != "system")
+
+
+def all_text(rec: dict[str, Any]) -> str:
+    """Every piece of text of a record, in order (length filters, whole-record dedup)."""
+    if rec["kind"] == "text":
+        return rec["text"] or ""
+    parts = [m["content"] for m in rec["messages"]]
+    for side in ("chosen", "rejected"):
+        if rec.get(side):
+            parts.extend(m["content"] for m in rec[side])
+    return "\n".join(parts)
+
+
+def response_texts(rec: dict[str, Any]) -> list[str]:
+    """The assistant replies a record trains on (or offers as alternatives)."""
+    if rec["kind"] == "preference":
+        return [m["content"] for side in ("chosen", "rejected") for m in rec[side] or []]
+    return [m["content"] for m in rec["messages"] if m["role"] == "assistant"]
+
+
+def record_id(rec: dict[str, Any]) -> str:
+    """uuid5 of the record's normalized content: equal content, equal id, on every machine."""
+    parts = [rec["kind"]]
+    if rec["kind"] == "text":
+        parts.append(normalize_text(rec["text"] or ""))
+    else:
+        for side in ("messages", "chosen", "rejected"):
+            for m in rec.get(side) or []:
+                parts.append(m["role"])
+                parts.append(normalize_text(m["content"]))
+            parts.append("|")
+    return str(uuid.uuid5(ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def structure_problem(rec: dict[str, Any]) -> str | None:
+    """Why a record is not well formed for its kind, or None.
+
+    Returned reasons are stable names, counted as `dropped:<reason>`.
+    """
+    kind = rec["kind"]
+    if kind == "text":
+        return None if (rec.get("text") or "").strip() else "empty_text"
+    msgs = rec["messages"]
+    if not msgs:
+        return "empty_conversation"
+    for m in msgs:
+        if m["role"] not in ROLES:
+            return "unknown_role"
+        if not m["content"].strip() and not m.get("tool_calls"):
+            return "empty_turn"
+    turns = [m["role"] for m in msgs if m["role"] != "system"]
+    if any(r == "system" for r in (m["role"] for m in msgs[1:])) and msgs[0]["role"] != "system":
+        return "misplaced_system"
+    if not turns or turns[0] != "user":
+        return "non_alternating"
+    prev = None
+    for role in turns:
+        if role == prev and role != "tool":
+            return "non_alternating"
+        prev = role
+    if kind == "sft":
+        return None if turns[-1] == "assistant" else "no_final_reply"
+    if turns[-1] not in ("user", "tool"):
+        return "prompt_ends_with_reply"
+    if kind == "preference":
+        chosen, rejected = rec.get("chosen") or [], rec.get("rejected") or []
+        if not chosen or not rejected:
+            return "empty_side"
+        for side in (chosen, rejected):
+            if not any(m["content"].strip() or m.get("tool_calls") for m in side):
+                return "empty_side"
+        if _side_key(chosen) == _side_key(rejected):
+            return "identical_pair"
+    return None
+
+
+def _side_key(side: list[Message]) -> str:
+    return "\x1f".join(" ".join(m["content"].split()) for m in side)
