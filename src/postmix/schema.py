@@ -34,7 +34,7 @@ class InvalidRow(ValueError):
     """A source row that cannot be read as the declared format (goes to quarantine)."""
 
 
-class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Skip(Exception):
     """A well-formed row the converter deliberately does not turn into a record.
 
     The reason becomes a `dropped:<reason>` bucket in the manifest (for example

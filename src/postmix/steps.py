@@ -41,7 +41,9 @@ class StepEnv:
 
 def record_rng_seed(seed: int, *keys: object) -> int:
     """A 64-bit seed derived from the run seed and a record's stable keys (not its batch)."""
-    return xxhash.xxh64_intdigest("\x1f".join(map(str, keys)), seed=seed & 0xFFFFFFFFFFFFFFFF)
+    return xxhash.xxh64_intdigest(
+        "\x1f".join(map(str, keys)).encode(), seed=seed & 0xFFFFFFFFFFFFFFFF
+    )
 
 
 def count_tokens(env: StepEnv, texts: list[str]) -> list[int]:

@@ -12,15 +12,27 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from postmix.schema import InvalidRow, Skip
+
+Row = Any
 
 
 class NoOptions(BaseModel):
     """Converters without options still reject unknown keys."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def raw_text(row: Row, limit: int = 2000) -> str:
+    """The offending row as text for the quarantine file, cut to `limit` characters."""
+    try:
+        text = orjson.dumps(row, default=str).decode()
+    except TypeError:
+        text = repr(row)
+    return text[:limit]
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,6 @@ class ConvertContext:
     source: str = ""
 
 
-Row = Any
 Outcome = "dict[str, Any] | InvalidRow | Skip"
 RowFn = Callable[[Row, ConvertContext], list[dict[str, Any]]]
 StreamFn = Callable[[Iterable[tuple[int, Row]], ConvertContext], Iterator[tuple[int, Any]]]
@@ -66,7 +77,9 @@ class Converter:
         if (self.convert is None) == (self.convert_stream is None):
             raise TypeError(f"converter {self.name!r} needs exactly one of convert/convert_stream")
 
-    def stream(self, rows: Iterable[tuple[int, Row]], ctx: ConvertContext) -> Iterator[tuple[int, Any]]:
+    def stream(
+        self, rows: Iterable[tuple[int, Row]], ctx: ConvertContext
+    ) -> Iterator[tuple[int, Any]]:
         """Uniform view: `(position, record | InvalidRow | Skip)` for both converter shapes."""
         if self.convert_stream is not None:
             yield from self.convert_stream(rows, ctx)
@@ -76,11 +89,17 @@ class Converter:
         for pos, row in rows:
             try:
                 out = convert(row, ctx)
-            except (InvalidRow, Skip) as exc:
+            except Skip as exc:
                 yield pos, exc
                 continue
-            except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-                yield pos, InvalidRow(f"{type(exc).__name__}: {exc}")
+            except (InvalidRow, KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+                bad = (
+                    exc
+                    if isinstance(exc, InvalidRow)
+                    else InvalidRow(f"{type(exc).__name__}: {exc}")
+                )
+                bad.raw = raw_text(row)  # type: ignore[attr-defined]
+                yield pos, bad
                 continue
             if not out:
                 yield pos, Skip("no_records", "the converter produced no record for this row")

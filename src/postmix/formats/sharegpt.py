@@ -8,6 +8,7 @@ Also accepts `role`/`content` keys inside `conversations`, and `items`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -46,10 +47,8 @@ def tool_call(value: str) -> list[dict[str, Any]]:
             raise InvalidRow("function_call value has no 'name'")
         args = c.get("arguments", {})
         if isinstance(args, str):
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 args = orjson.loads(args)
-            except orjson.JSONDecodeError:
-                pass
         out.append({"type": "function", "function": {"name": c["name"], "arguments": args}})
     return out
 
@@ -92,8 +91,9 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     if not isinstance(row, dict):
         raise InvalidRow(f"row is {type(row).__name__}, expected an object")
     msgs = turns(first_present(row, "conversations", "conversation", "items"))
-    if "system" in row and isinstance(row["system"], str) and row["system"].strip():
-        msgs.insert(0, message("system", row["system"]))
+    system = row.get("system")
+    if isinstance(system, str) and system.strip() and not (msgs and msgs[0]["role"] == "system"):
+        msgs.insert(0, message("system", system))
     tools = tools_schema(row.get("tools"))
     if ctx.kind == "prompt":
         while msgs and msgs[-1]["role"] == "assistant":

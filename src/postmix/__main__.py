@@ -1,0 +1,3 @@
+from postmix.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Duplicate removal: exact (content keys) and near (MinHash LSH)."""

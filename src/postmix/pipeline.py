@@ -1,0 +1,519 @@
+"""`prepare`: the recipe's sources in, train/validation files and a manifest out.
+
+Stage one (`process.run`) runs per shard in worker processes and leaves spill
+files plus compact arrays. Everything here works on those arrays: exact
+dedup by key, per-source mixing and the validation split by index, and the
+final write by reading spill lines back at their offsets. Records never sit
+in memory all at once, so peak memory stays flat as inputs grow.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import xxhash
+
+from postmix import __version__, formats, mix, sources, split
+from postmix.dedup.exact import first_occurrence
+from postmix.process import Result, SourcePlan, Task, run
+from postmix.recipe import Recipe
+from postmix.writers import files
+
+CHUNK = 20_000
+
+
+class StrictError(RuntimeError):
+    """`--strict` and some rows were malformed."""
+
+
+@dataclass
+class SourceInfo:
+    """A dataset of the recipe once its converter and shards are known."""
+
+    plan: SourcePlan
+    shards: list[sources.Shard]
+    chosen_by: str
+    whole: bool
+    results: list[Result] = field(default_factory=list)
+
+
+def _rng(seed: int, *keys: object) -> np.random.Generator:
+    """A generator per (seed, purpose, source name): adding a source never reshuffles another."""
+    return np.random.default_rng(
+        [seed & 0xFFFFFFFF, *(xxhash.xxh32_intdigest(str(k).encode()) for k in keys)]
+    )
+
+
+def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
+    """Pick each dataset's converter (named, or inferred from hub id / columns) and plan shards."""
+    infos = []
+    for i, ds in enumerate(recipe.datasets):
+        kwargs: dict[str, Any] = {
+            "splits": ds.splits,
+            "subset": ds.subset,
+            "revision": ds.revision,
+            "streaming": ds.streaming,
+            "data_files": ds.data_files,
+        }
+        if ds.converter_name:
+            conv, chosen_by = formats.get(ds.converter_name), "recipe"
+        else:
+            conv, chosen_by = formats.infer(ds.source, sources.columns(ds.source, **kwargs))
+        kind = recipe.kind_of(ds)
+        if kind not in conv.kinds:
+            raise ValueError(
+                f"datasets[{i}] ({ds.name}): converter {conv.name!r} ({chosen_by}) cannot emit "
+                f"kind {kind!r}; set format_converter: or kind:"
+            )
+        options = dict(ds.options)
+        if ds.text_field and conv.name == "text":
+            options.setdefault("field", ds.text_field)
+        whole = limit is not None or conv.convert_stream is not None
+        plan = SourcePlan(
+            index=i,
+            name=ds.name,
+            converter=conv.name,
+            kind=kind,
+            options=options,
+            filters=ds.filters,
+            transforms=ds.transforms,
+            dedup_key=recipe.dedup.exact_key,
+            schema=recipe.output.schema_,
+            seed=recipe.seed,
+            tokenizer=recipe.tokenizer,
+            count_tokens=recipe.metadata.total_tokens is not None,
+        )
+        shards = sources.plan(ds.source, whole=whole, **kwargs)
+        if not shards:
+            raise FileNotFoundError(f"datasets[{i}] ({ds.name}): no data found at {ds.source!r}")
+        infos.append(SourceInfo(plan=plan, shards=shards, chosen_by=chosen_by, whole=whole))
+    return infos
+
+
+def _tasks(infos: list[SourceInfo], spill_dir: str, limit: int | None) -> list[Task]:
+    tasks = []
+    for info in infos:
+        groups = [tuple(info.shards)] if info.whole else [(s,) for s in info.shards]
+        for order, group in enumerate(groups):
+            tasks.append(
+                Task(plan=info.plan, shards=group, order=order, spill_dir=spill_dir, limit=limit)
+            )
+    return tasks
+
+
+def _run_all(tasks: list[Task], num_proc: int, on_result: Callable[[Result], None]) -> None:
+    if num_proc <= 1 or len(tasks) == 1:
+        for task in tasks:
+            on_result(run(task))
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(num_proc) as pool:
+        for res in pool.imap_unordered(run, tasks):
+            on_result(res)
+
+
+@dataclass
+class Index:
+    """All surviving records of all sources as parallel arrays, in dedup order."""
+
+    source: np.ndarray
+    local: np.ndarray  # index within the source's concatenated arrays
+    file: np.ndarray  # spill file number
+    offset: np.ndarray
+    length: np.ndarray
+    keys: np.ndarray
+    ids: np.ndarray
+    cost: np.ndarray
+    spills: list[str]
+
+
+def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("source", "local", "file", "offset", "length", "keys", "ids", "cost")
+    }
+    spills: list[str] = []
+    for si in priority_order:
+        base = 0
+        for res in sorted(infos[si].results, key=lambda r: r.order):
+            n = len(res.keys)
+            parts["source"].append(np.full(n, si, dtype=np.int32))
+            parts["local"].append(np.arange(base, base + n, dtype=np.int64))
+            parts["file"].append(np.full(n, len(spills), dtype=np.int32))
+            parts["offset"].append(res.offset)
+            parts["length"].append(res.length)
+            parts["keys"].append(res.keys)
+            parts["ids"].append(res.ids)
+            parts["cost"].append(res.cost)
+            spills.append(res.spill)
+            base += n
+    cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+    if not parts["ids"]:
+        cat["ids"] = np.empty((0, 16), dtype=np.uint8)
+    return Index(spills=spills, **cat)
+
+
+class SpillReader:
+    """Random access to spill lines by (file, offset, length) with pread: no mmap, so the
+    file pages read never count as this process's memory."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.fds = [os.open(p, os.O_RDONLY) for p in paths]
+
+    def lines(self, idx: Index, order: np.ndarray) -> Iterator[list[bytes]]:
+        pread = os.pread
+        for start in range(0, len(order), CHUNK):
+            sel = order[start : start + CHUNK]
+            fds = [self.fds[f] for f in idx.file[sel].tolist()]
+            yield [
+                pread(fd, n, off)
+                for fd, n, off in zip(fds, idx.length[sel].tolist(), idx.offset[sel].tolist())
+            ]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
+def prepare(
+    recipe: Recipe,
+    out_dir: str | Path | None = None,
+    *,
+    limit: int | None = None,
+    strict: bool = False,
+    num_proc: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build the recipe's dataset; returns the manifest (also written to `manifest.json`)."""
+    started = time.perf_counter()
+    out = Path(out_dir or recipe.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    infos = resolve(recipe, limit)
+    procs = num_proc or recipe.num_proc or os.cpu_count() or 1
+    work = tempfile.mkdtemp(prefix=".postmix-", dir=out)
+    try:
+        tasks = _tasks(infos, work, limit)
+        with _progress(progress, infos) as advance:
+
+            def collect(res: Result) -> None:
+                infos[res.source].results.append(res)
+                advance(res.source, res.rows)
+
+            _run_all(tasks, procs, collect)
+        quarantine = [
+            line
+            for info in infos
+            for r in sorted(info.results, key=lambda r: r.order)
+            for line in r.quarantine
+        ]
+        if strict and quarantine:
+            first = orjson.loads(quarantine[0])
+            raise StrictError(
+                f"{len(quarantine)} malformed row(s); first: {first['source']} {first['file']} "
+                f"row {first['row']}: {first['error']}"
+            )
+        manifest = _finish(recipe, infos, out, work, quarantine)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    manifest["seconds"] = round(time.perf_counter() - started, 3)
+    _write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _finish(
+    recipe: Recipe, infos: list[SourceInfo], out: Path, work: str, quarantine: list[bytes]
+) -> dict[str, Any]:
+    order = sorted(range(len(infos)), key=lambda i: (-recipe.datasets[i].priority, i))
+    idx = _index(infos, order)
+    first = first_occurrence(idx.keys) if recipe.dedup.exact_key else np.arange(len(idx.keys))
+    is_dup = first != np.arange(len(first))
+    stats = {i: _source_stats(info, recipe) for i, info in enumerate(infos)}
+    for si, n in Counter(idx.source[is_dup].tolist()).items():
+        stats[si]["duplicates"] = n
+
+    selection = _select(recipe, infos, idx, is_dup, stats)
+    prefix = f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""
+    reader = SpillReader(idx.spills)
+    outputs = []
+    try:
+        split_paths: dict[str, Path] = {}
+        for name, chosen in selection.items():
+            if name == "validation" and recipe.validation.ratio == 0:
+                continue
+            if recipe.output.shuffle:
+                chosen = chosen[_rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
+
+            def chunks(chosen: np.ndarray = chosen) -> Iterator[list[bytes]]:
+                return reader.lines(idx, chosen)
+
+            fmt = recipe.output.file_format
+            ext = "parquet" if fmt == "parquet" else "jsonl"
+            path = (Path(work) if fmt == "disk" else out) / f"{prefix}{name}.{ext}"
+            writer = files.write_parquet if fmt == "parquet" else files.write_jsonl
+            rows, sha = writer(path, chunks)
+            split_paths[name] = path
+            if fmt != "disk":
+                outputs.append({"path": path.name, "split": name, "rows": rows, "sha256": sha})
+        if recipe.output.file_format == "disk":
+            target = out / (recipe.metadata.phase or "dataset")
+            counts = files.write_disk(target, split_paths)
+            outputs += [
+                {
+                    "path": f"{target.name}/{name}",
+                    "split": name,
+                    "rows": counts[name],
+                    "sha256": None,
+                }
+                for name in counts
+            ]
+    finally:
+        reader.close()
+
+    _write_side_files(out, infos, idx, is_dup, first, quarantine)
+    sources_out = {infos[i].plan.name: stats[i] for i in range(len(infos))}
+    for s in sources_out.values():
+        s["kept"] = (
+            s["read"]
+            - s["invalid"]
+            - sum(s["dropped"].values())
+            - s["duplicates"]
+            - s["contaminated"]
+        )
+    return {
+        "postmix": __version__,
+        "recipe": recipe.model_dump(mode="json", by_alias=True),
+        "sources": sources_out,
+        "outputs": outputs,
+        "totals": {
+            "read": sum(s["read"] for s in sources_out.values()),
+            "kept": sum(s["kept"] for s in sources_out.values()),
+            **{name: len(sel) for name, sel in selection.items()},
+        },
+        "side_files": {"quarantine": "quarantine.jsonl", "removed": "removed.jsonl"},
+    }
+
+
+def _source_stats(info: SourceInfo, recipe: Recipe) -> dict[str, Any]:
+    dropped: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    langs: Counter[str] = Counter()
+    for r in info.results:
+        dropped.update(r.dropped)
+        categories.update(r.categories)
+        langs.update(r.langs)
+    pairs = np.concatenate([r.chosen_longer for r in info.results]) if info.results else np.empty(0)
+    pairs = pairs[pairs >= 0]
+    chars = np.concatenate([r.chars for r in info.results]) if info.results else np.empty(0)
+    out: dict[str, Any] = {
+        "converter": info.plan.converter,
+        "converter_chosen_by": info.chosen_by,
+        "kind": info.plan.kind,
+        "rows": sum(r.rows for r in info.results),
+        "read": sum(r.read for r in info.results),
+        "kept": 0,
+        "dropped": dict(sorted(dropped.items())),
+        "duplicates": 0,
+        "contaminated": 0,
+        "invalid": sum(r.invalid for r in info.results),
+        "chars": _summary(chars),
+        "categories": dict(categories.most_common(50)),
+        "languages": dict(langs.most_common(50)),
+    }
+    if len(pairs):
+        out["length_bias"] = {
+            "pairs": len(pairs),
+            "chosen_longer_share": round(float(pairs.mean()), 4),
+        }
+    return out
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    q = np.percentile(values, [50, 90, 99])
+    return {
+        "mean": round(float(values.mean()), 1),
+        "p50": float(q[0]),
+        "p90": float(q[1]),
+        "p99": float(q[2]),
+        "max": int(values.max()),
+    }
+
+
+def _select(
+    recipe: Recipe,
+    infos: list[SourceInfo],
+    idx: Index,
+    is_dup: np.ndarray,
+    stats: dict[int, dict[str, Any]],
+) -> dict[str, np.ndarray]:
+    """Global record indices of train and validation, per the mix and split rules."""
+    n_src = len(infos)
+    unique = [np.flatnonzero((idx.source == i) & ~is_dup) for i in range(n_src)]
+    token_mode = recipe.metadata.total_tokens is not None
+    available = [float(idx.cost[u].sum()) for u in unique]
+    caps = [d.max_samples for d in recipe.datasets]
+    if not token_mode:
+        available = [min(a, c) if c else a for a, c in zip(available, caps)]
+    budgets = mix.targets(
+        available, [d.mix_ratio for d in recipe.datasets], recipe.metadata.total_tokens
+    )
+    if not token_mode:
+        budgets = [min(b, c) if c else b for b, c in zip(budgets, caps)]
+
+    seed, ratio = recipe.seed, recipe.validation.ratio
+    picked = []
+    for i in range(n_src):
+        have = idx.cost[unique[i]]
+        sub = mix.select(
+            have, min(budgets[i], float(have.sum())), _rng(seed, "unique", infos[i].plan.name)
+        )
+        picked.append(np.sort(unique[i][sub]))
+    if recipe.validation.stratified:
+        held = [
+            split.holdout(p, ratio, _rng(recipe.validation_seed, "validation", infos[i].plan.name))
+            for i, p in enumerate(picked)
+        ]
+    else:
+        allp = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+        val_all, _ = split.holdout(allp, ratio, _rng(recipe.validation_seed, "validation"))
+        held = [(np.intersect1d(val_all, p), np.setdiff1d(p, val_all)) for p in picked]
+
+    train_parts, val_parts = [], []
+    for i, (val, pool) in enumerate(held):
+        # When upsampling, `picked` is every unique record, so `pool` is all that is not held out.
+        budget = budgets[i] - float(idx.cost[val].sum())
+        train = pool[mix.select(idx.cost[pool], budget, _rng(seed, "train", infos[i].plan.name))]
+        if token_mode and caps[i]:
+            train = mix.cap(train, max(caps[i] - len(val), 0))
+        train_parts.append(train)
+        val_parts.append(val)
+        achieved = len(train) + len(val)
+        stats[i]["mix"] = {
+            "ratio": recipe.datasets[i].mix_ratio,
+            "target": round(budgets[i]) if not token_mode else None,
+            "achieved": achieved,
+            "unique": len(picked[i]),
+            "train": len(train),
+            "validation": len(val),
+            "upsampling": round(achieved / len(picked[i]), 4) if len(picked[i]) else 0.0,
+        }
+        if token_mode:
+            stats[i]["mix"]["target_tokens"] = round(budgets[i])
+            stats[i]["mix"]["achieved_tokens"] = int(idx.cost[train].sum() + idx.cost[val].sum())
+    cat = lambda parts: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)  # noqa: E731
+    return {"train": cat(train_parts), "validation": cat(val_parts)}
+
+
+def _write_side_files(
+    out: Path,
+    infos: list[SourceInfo],
+    idx: Index,
+    is_dup: np.ndarray,
+    first: np.ndarray,
+    quarantine: list[bytes],
+) -> None:
+    """quarantine.jsonl (malformed rows) and removed.jsonl (every dropped or duplicate record)."""
+    with files.atomic_path(out / "quarantine.jsonl") as tmp, open(tmp, "wb") as fh:
+        fh.writelines(quarantine)
+    locate: dict[int, tuple[int, Result]] = {}
+    for info in infos:
+        base = 0
+        for res in sorted(info.results, key=lambda r: r.order):
+            locate[id(res)] = (base, res)
+            base += len(res.keys)
+    with files.atomic_path(out / "removed.jsonl") as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+        for info in infos:
+            for res in sorted(info.results, key=lambda r: r.order):
+                with open(res.removed, "rb") as src:
+                    shutil.copyfileobj(src, fh)
+        results = {si: sorted(info.results, key=lambda r: r.order) for si, info in enumerate(infos)}
+        for g in np.flatnonzero(is_dup).tolist():
+            si, local = int(idx.source[g]), int(idx.local[g])
+            res, at = _result_at(results[si], local)
+            entry = {
+                "source": infos[si].plan.name,
+                "file": res.labels[int(res.shard[at])],
+                "row": int(res.row[at]),
+                "id": _uuid(idx.ids[g]),
+                "reason": "duplicate",
+                "of": _uuid(idx.ids[first[g]]),
+                "of_source": infos[int(idx.source[first[g]])].plan.name,
+            }
+            fh.write(orjson.dumps(entry) + b"\n")
+
+
+def _result_at(results: list[Result], local: int) -> tuple[Result, int]:
+    for res in results:
+        if local < len(res.keys):
+            return res, local
+        local -= len(res.keys)
+    raise IndexError(local)
+
+
+def _uuid(raw: np.ndarray) -> str:
+    import uuid
+
+    return str(uuid.UUID(bytes=raw.tobytes()))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with files.atomic_path(path) as tmp:
+        tmp.write_bytes(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
+
+
+class _progress:
+    """Rich progress bars per source (rows read); silent when disabled or not a terminal."""
+
+    def __init__(self, enabled: bool, infos: list[SourceInfo]) -> None:
+        self.enabled = enabled
+        self.infos = infos
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if not self.enabled:
+            return lambda source, rows: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("shards"),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self.bar.__enter__()
+        self.ids = [
+            self.bar.add_task(info.plan.name, total=1 if info.whole else len(info.shards), rows=0)
+            for info in self.infos
+        ]
+        self.rows = [0] * len(self.infos)
+
+        def advance(source: int, rows: int) -> None:
+            self.rows[source] += rows
+            self.bar.update(self.ids[source], advance=1, rows=self.rows[source])
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,320 @@
+"""Stage one of `prepare`, run per shard in worker processes.
+
+read → convert → transform → filter → serialize. A worker writes surviving
+records (already in the output schema) to a spill file and returns compact
+per-record arrays (dedup key, id, row, spill offset, cost): everything after
+this stage — dedup, mix, split, write — works on those arrays, never on
+records, so memory does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from postmix import filters, formats, sources, transforms
+from postmix.formats.base import ConvertContext
+from postmix.recipe import StepList
+from postmix.schema import (
+    ID_NAMESPACE,
+    InvalidRow,
+    Skip,
+    all_text,
+    normalize_text,
+    prompt_text,
+    record_id,
+    response_texts,
+)
+from postmix.steps import Batch, StepEnv, count_tokens
+from postmix.writers.schemas import SCHEMAS
+
+BATCH = 1000
+RAW_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """Everything a worker needs to process one source; picklable."""
+
+    index: int
+    name: str
+    converter: str
+    kind: str
+    options: dict[str, Any]
+    filters: list[Any]
+    transforms: list[Any]
+    dedup_key: str | None
+    schema: str
+    seed: int
+    tokenizer: str | None
+    count_tokens: bool
+
+
+@dataclass(frozen=True)
+class Task:
+    plan: SourcePlan
+    shards: tuple[sources.Shard, ...]
+    order: int  # position of this task among the source's tasks
+    spill_dir: str
+    limit: int | None = None
+
+
+@dataclass
+class Result:
+    """What a worker hands back: counts, compact arrays and the paths of its side files."""
+
+    source: int
+    order: int
+    labels: list[str]
+    rows: int = 0
+    read: int = 0
+    invalid: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    ids: np.ndarray = field(default_factory=lambda: np.empty((0, 16), np.uint8))
+    row: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    shard: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    offset: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    length: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    cost: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    chars: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    chosen_longer: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    spill: str = ""
+    removed: str = ""
+    quarantine: list[bytes] = field(default_factory=list)
+    categories: Counter[str] = field(default_factory=Counter)
+    langs: Counter[str] = field(default_factory=Counter)
+
+
+def prompt_key(rec: dict[str, Any], mode: str) -> int:
+    """64 bits of the uuid5 of the normalized prompt (or whole record): the exact-dedup key."""
+    text = prompt_text(rec) if mode == "prompt" else all_text(rec)
+    digest = hashlib.sha1(ID_NAMESPACE.bytes + normalize_text(text).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@dataclass
+class Steps:
+    """A source's built steps, cached per worker process."""
+
+    converter: formats.Converter
+    ctx: ConvertContext
+    transforms: list[Any]
+    filters: list[tuple[str, bool, Any]]  # (label, bucket_by_detail, fn)
+    env: StepEnv
+
+
+_STEPS: dict[int, Steps] = {}
+
+
+def build_steps(plan: SourcePlan) -> Steps:
+    if plan.index in _STEPS:
+        return _STEPS[plan.index]
+    conv = formats.get(plan.converter)
+    env = StepEnv(seed=plan.seed, tokenizer_spec=plan.tokenizer)
+    typed = StepList.model_validate({"filters": plan.filters, "transforms": plan.transforms})
+    configs = list(typed.filters)
+    if not any(c.type == "structure" for c in configs):
+        configs.insert(0, filters.module("structure").Config())
+    built = Steps(
+        converter=conv,
+        ctx=ConvertContext(
+            kind=plan.kind,
+            options=conv.options.model_validate(plan.options),
+            seed=plan.seed,
+            source=plan.name,
+        ),
+        transforms=[transforms.module(t.type).build(t, env) for t in typed.transforms],
+        filters=[
+            (c.label, c.bucket_by_detail, filters.module(c.type).build(c, env)) for c in configs
+        ],
+        env=env,
+    )
+    _STEPS[plan.index] = built
+    return built
+
+
+SHARD_BITS = 40  # positions handed to converters: shard number << 40 | row within the file
+
+
+def split_pos(pos: int) -> tuple[int, int]:
+    """(shard number within the task, row within its file) of a converter position."""
+    return pos >> SHARD_BITS, pos & ((1 << SHARD_BITS) - 1)
+
+
+def _rows(task: Task, res: Result) -> Iterator[tuple[int, Any]]:
+    """Rows of every shard of the task; unparseable ones are quarantined here."""
+    seen = 0
+    for number, shard in enumerate(task.shards):
+        for row, value in sources.read(shard):
+            if task.limit is not None and seen >= task.limit:
+                return
+            seen += 1
+            res.rows += 1
+            pos = (number << SHARD_BITS) | row
+            if isinstance(value, InvalidRow):
+                res.read += 1
+                res.invalid += 1
+                res.quarantine.append(_quarantine_line(task.plan, res, pos, value))
+                continue
+            yield pos, value
+
+
+def run(task: Task) -> Result:
+    """Process one task (one shard, or a whole source when it must be seen at once)."""
+    plan = task.plan
+    steps = build_steps(plan)
+    res = Result(source=plan.index, order=task.order, labels=[s.label for s in task.shards])
+    os.makedirs(task.spill_dir, exist_ok=True)
+    stem = os.path.join(task.spill_dir, f"{plan.index:04d}-{task.order:05d}")
+    res.spill, res.removed = stem + ".spill", stem + ".removed"
+    to_row = SCHEMAS[plan.schema]
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("keys", "ids", "row", "shard", "length", "cost", "chars", "cl")
+    }
+
+    with open(res.spill, "wb") as spill, open(res.removed, "wb") as removed:
+        batch: Batch = []
+        positions: list[tuple[int, int]] = []
+
+        def flush() -> None:
+            kept, where = _apply_steps(steps, batch, positions, res, removed, plan)
+            if not kept:
+                return
+            costs = _costs(steps.env, kept) if plan.count_tokens else None
+            for i, rec in enumerate(kept):
+                line = orjson.dumps(to_row(rec)) + b"\n"
+                spill.write(line)
+                cols["keys"].append(prompt_key(rec, plan.dedup_key) if plan.dedup_key else 0)
+                cols["ids"].append(uuid.UUID(rec["id"]).bytes)
+                cols["row"].append(where[i][0])
+                cols["shard"].append(where[i][1])
+                cols["length"].append(len(line))
+                cols["cost"].append(costs[i] if costs else 1)
+                text_len = sum(len(m["content"]) for m in rec["messages"]) if rec["messages"] else 0
+                cols["chars"].append(text_len + len(rec["text"] or ""))
+                cols["cl"].append(_chosen_longer(rec))
+                category = rec["meta"].get("category")
+                if isinstance(category, str):
+                    res.categories[category] += 1
+                lang = rec["meta"].get("lang")
+                if isinstance(lang, str):
+                    res.langs[lang] += 1
+
+        for pos, outcome in steps.converter.stream(_rows(task, res), steps.ctx):
+            res.read += 1
+            if isinstance(outcome, InvalidRow):
+                res.invalid += 1
+                res.quarantine.append(_quarantine_line(plan, res, pos, outcome))
+                continue
+            if isinstance(outcome, Skip):
+                res.dropped[outcome.reason] += 1
+                shard, row = split_pos(pos)
+                removed.write(
+                    _removed_line(
+                        plan, res.labels[shard], row, None, outcome.reason, outcome.detail
+                    )
+                )
+                continue
+            batch.append(outcome)
+            positions.append(split_pos(pos)[::-1])
+            if len(batch) >= BATCH:
+                flush()
+                batch, positions = [], []
+        if batch:
+            flush()
+
+    lengths = np.asarray(cols["length"], dtype=np.int64)
+    res.keys = np.asarray(cols["keys"], dtype=np.uint64)
+    res.ids = np.frombuffer(b"".join(cols["ids"]), dtype=np.uint8).reshape(-1, 16).copy()
+    res.row = np.asarray(cols["row"], dtype=np.int64)
+    res.shard = np.asarray(cols["shard"], dtype=np.int32)
+    res.length = lengths.astype(np.int32)
+    res.offset = (
+        np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
+    )
+    res.cost = np.asarray(cols["cost"], dtype=np.int64)
+    res.chars = np.asarray(cols["chars"], dtype=np.int32)
+    res.chosen_longer = np.asarray(cols["cl"], dtype=np.int8)
+    return res
+
+
+def _apply_steps(
+    steps: Steps,
+    batch: Batch,
+    positions: list[tuple[int, int]],
+    res: Result,
+    removed: Any,
+    plan: SourcePlan,
+) -> tuple[Batch, list[tuple[int, int]]]:
+    """Transforms, then id/source/row, then each filter in order; drops go to `removed`."""
+    for transform in steps.transforms:
+        batch = transform(batch)
+    for rec, (pos, _) in zip(batch, positions):
+        rec["source"] = plan.name
+        rec["meta"]["row"] = pos
+        rec["id"] = record_id(rec)
+    for label, by_detail, fn in steps.filters:
+        if not batch:
+            break
+        verdicts = fn(batch)
+        kept, kept_pos = [], []
+        for rec, where, why in zip(batch, positions, verdicts):
+            if why is None:
+                kept.append(rec)
+                kept_pos.append(where)
+                continue
+            bucket = f"{label}:{why}" if by_detail else label
+            res.dropped[bucket] += 1
+            removed.write(
+                _removed_line(plan, res.labels[where[1]], where[0], rec["id"], bucket, why)
+            )
+        batch, positions = kept, kept_pos
+    return batch, positions
+
+
+def _costs(env: StepEnv, batch: Batch) -> list[int]:
+    """Tokens a record trains on (its replies, or the whole text), for token budgets."""
+    texts = [
+        rec["text"] if rec["kind"] == "text" else "\n".join(response_texts(rec)) for rec in batch
+    ]
+    return count_tokens(env, texts)
+
+
+def _chosen_longer(rec: dict[str, Any]) -> int:
+    if rec["kind"] != "preference":
+        return -1
+    chosen = sum(len(m["content"]) for m in rec["chosen"])
+    rejected = sum(len(m["content"]) for m in rec["rejected"])
+    return int(chosen > rejected)
+
+
+def _removed_line(
+    plan: SourcePlan, label: str, row: int, rid: str | None, reason: str, detail: str
+) -> bytes:
+    """One line of `removed.jsonl`: where a record came from and why it left."""
+    entry = {"source": plan.name, "file": label, "row": row, "id": rid, "reason": reason}
+    if detail:
+        entry["detail"] = detail
+    return orjson.dumps(entry) + b"\n"
+
+
+def _quarantine_line(plan: SourcePlan, res: Result, pos: int, exc: InvalidRow) -> bytes:
+    raw = getattr(exc, "raw", None)
+    shard, row = split_pos(pos)
+    entry = {
+        "source": plan.name,
+        "file": res.labels[shard],
+        "row": row,
+        "error": str(exc),
+        "raw": raw if isinstance(raw, str) else None,
+    }
+    return orjson.dumps(entry) + b"\n"

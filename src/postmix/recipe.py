@@ -1,0 +1,318 @@
+"""The YAML recipe as a validated model; every mistake names its YAML path, line and a fix.
+
+The keys are the ones people already write in their mixture configs (DESIGN.md):
+`metadata`, `datasets[]`, `dedup`, `decontaminate`, `validation`, `output`.
+Unknown keys are errors, with the closest known key suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from postmix import filters, formats, transforms
+
+SCHEMAS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "messages": ("sft", "preference", "prompt", "text"),
+    "conversations": ("sft", "preference", "prompt"),
+    "prompt_response": ("sft",),
+    "sharegpt": ("sft", "preference"),
+    "alpaca": ("sft",),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Metadata(Strict):
+    phase: str | None = None
+    kind: Literal["sft", "preference", "prompt", "text"] = "sft"
+    total_tokens: int | None = Field(default=None, gt=0)
+    max_seq_length: int | None = Field(default=None, gt=0)
+
+
+# Discriminated unions over every registered filter and transform config (by `type:`).
+FilterConfigs = Annotated[Union[tuple(filters.config_types())], Field(discriminator="type")]  # noqa: UP007
+TransformConfigs = Annotated[Union[tuple(transforms.config_types())], Field(discriminator="type")]  # noqa: UP007
+
+
+class DatasetSpec(Strict):
+    """One source of the mixture."""
+
+    name: str
+    source: str
+    format_converter: str | None = Field(default=None, alias="format_converter")
+    format: str | None = None  # older recipes' name for format_converter
+    text_field: str | None = None  # older recipes' `text` column for plain-text sources
+    kind: Literal["sft", "preference", "prompt", "text"] | None = None
+    subset: str | None = None
+    splits: list[str] = Field(default_factory=lambda: ["train"])
+    revision: str | None = None
+    streaming: bool = False
+    data_files: str | list[str] | None = None
+    mix_ratio: float | None = Field(default=None, ge=0)
+    max_samples: int | None = Field(default=None, gt=0)
+    priority: int = 0
+    options: dict[str, Any] = Field(default_factory=dict)
+    transforms: list[Any] = Field(default_factory=list)
+    filters: list[Any] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_format(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "format" in data and "format_converter" in data:
+            raise ValueError("give either `format_converter` or the older `format`, not both")
+        return data
+
+    @field_validator("format_converter", "format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in formats.NAMES:
+            close = difflib.get_close_matches(value, formats.NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown converter {value!r}{hint}; known: {', '.join(formats.NAMES)}"
+            )
+        return value
+
+    @property
+    def converter_name(self) -> str | None:
+        if self.format_converter or self.format:
+            return self.format_converter or self.format
+        return "text" if self.text_field else None
+
+
+class ExactDedup(Strict):
+    key: Literal["prompt", "conversation"] = "prompt"
+
+
+class Dedup(Strict):
+    exact: bool | ExactDedup = True
+    near: dict[str, Any] | None = None
+
+    @property
+    def exact_key(self) -> str | None:
+        if self.exact is False:
+            return None
+        return self.exact.key if isinstance(self.exact, ExactDedup) else "prompt"
+
+
+class Validation(Strict):
+    ratio: float = Field(default=0.0, ge=0, lt=1)
+    seed: int | None = None
+    stratified: bool = True
+
+
+class Output(Strict):
+    dir: str = "out"
+    schema_: Literal["messages", "conversations", "prompt_response", "sharegpt", "alpaca"] = Field(
+        default="messages", alias="schema"
+    )
+    file_format: Literal["jsonl", "parquet", "disk"] = "jsonl"
+    shuffle: bool = True
+
+
+class Recipe(Strict):
+    metadata: Metadata = Field(default_factory=Metadata)
+    tokenizer: str | None = None
+    seed: int = 42
+    num_proc: int | None = Field(default=None, ge=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    dedup: Dedup = Field(default_factory=Dedup)
+    decontaminate: dict[str, Any] | None = None
+    validation: Validation = Field(default_factory=Validation)
+    output: Output = Field(default_factory=Output)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        names = [d.name for d in self.datasets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"dataset names must be unique; repeated: {', '.join(dupes)}")
+        ratios = [d.mix_ratio is not None for d in self.datasets]
+        if any(ratios) and not all(ratios):
+            missing = [d.name for d in self.datasets if d.mix_ratio is None]
+            raise ValueError(
+                "mix_ratio is set on some datasets but not on "
+                f"{', '.join(missing)}: give every dataset a mix_ratio, or none"
+            )
+        if self.metadata.total_tokens and not self.tokenizer:
+            raise ValueError("metadata.total_tokens counts tokens: set `tokenizer:`")
+        kinds = SCHEMAS_BY_KIND[self.output.schema_]
+        if self.metadata.kind not in kinds:
+            raise ValueError(
+                f"output.schema {self.output.schema_!r} cannot hold kind "
+                f"{self.metadata.kind!r} records; it holds {', '.join(kinds)}"
+            )
+        return self
+
+    def kind_of(self, ds: DatasetSpec) -> str:
+        return ds.kind or self.metadata.kind
+
+    @property
+    def validation_seed(self) -> int:
+        return self.seed if self.validation.seed is None else self.validation.seed
+
+
+class StepList(BaseModel):
+    """Typed view of one dataset's filters and transforms (validated per entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+    filters: list[FilterConfigs] = Field(default_factory=list)  # type: ignore[valid-type]
+    transforms: list[TransformConfigs] = Field(default_factory=list)  # type: ignore[valid-type]
+
+
+class RecipeError(ValueError):
+    """A recipe mistake, already formatted with YAML paths, lines and fixes."""
+
+
+def _line_map(text: str) -> dict[tuple[Any, ...], int]:
+    """1-based line of every node of the YAML document, by path."""
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _path_str(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _format_errors(
+    exc: ValidationError, prefix: tuple[Any, ...], lines: dict[tuple[Any, ...], int], model: type
+) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(p for p in loc if p not in {"tagged-union[...]"} and "Config" not in str(p))
+        path = (*prefix, *loc)
+        line = next((lines[path[:i]] for i in range(len(path), -1, -1) if path[:i] in lines), None)
+        where = _path_str(path) + (f" (line {line})" if line else "")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            options = _allowed_keys(parent) if parent else []
+            close = difflib.get_close_matches(str(loc[-1]), options, n=1)
+            msg = f"unknown key {loc[-1]!r}" + (
+                f": did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(options)}"
+            )
+        out.append(f"{where}: {msg}")
+    return out
+
+
+def _model_at(model: type, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model at a location, to list the keys it allows."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next(
+            (a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
+    """Validate a recipe's YAML text; raise RecipeError listing every mistake."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"{origin}: a recipe is a mapping with at least a `datasets:` list")
+    lines = _line_map(text)
+    problems: list[str] = []
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, (), lines, Recipe))
+        recipe = None
+    for i, ds in enumerate(data.get("datasets") or []):
+        if not isinstance(ds, dict):
+            continue
+        try:
+            StepList.model_validate(
+                {"filters": ds.get("filters") or [], "transforms": ds.get("transforms") or []}
+            )
+        except ValidationError as exc:
+            problems.extend(_format_errors(exc, ("datasets", i), lines, StepList))
+        conv_name = ds.get("format_converter") or ds.get("format")
+        if conv_name in formats.NAMES:
+            conv = formats.get(conv_name)
+            try:
+                conv.options.model_validate(ds.get("options") or {})
+            except ValidationError as exc:
+                problems.extend(
+                    _format_errors(exc, ("datasets", i, "options"), lines, conv.options)
+                )
+            if recipe is not None:
+                kind = recipe.kind_of(recipe.datasets[i])
+                if kind not in conv.kinds:
+                    where = _path_str(("datasets", i, "format_converter"))
+                    problems.append(
+                        f"{where} (line {lines.get(('datasets', i), '?')}): converter "
+                        f"{conv_name!r} cannot emit kind {kind!r}; it emits {', '.join(conv.kinds)}"
+                    )
+    if problems:
+        raise RecipeError(f"{origin}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+    assert recipe is not None
+    return recipe
+
+
+def load(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; relative local sources resolve against its folder."""
+    path = Path(path)
+    recipe = parse(path.read_text(encoding="utf-8"), origin=str(path))
+    base = path.resolve().parent
+    for ds in recipe.datasets:
+        candidate = base / ds.source
+        if not Path(ds.source).is_absolute() and (
+            candidate.exists() or any(c in ds.source for c in "*?[")
+        ):
+            ds.source = str(candidate)
+    return recipe
+
+
+def steps_of(ds: DatasetSpec) -> StepList:
+    """The typed filters and transforms of a dataset (already checked by `parse`)."""
+    return StepList.model_validate({"filters": ds.filters, "transforms": ds.transforms})

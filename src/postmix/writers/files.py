@@ -1,0 +1,111 @@
+"""Writing output rows to JSONL, Parquet or a `save_to_disk` dataset, atomically.
+
+Rows arrive as serialized JSON lines (the spill format), in chunks. Every
+file is written to a temporary name in the same folder and renamed at the
+end, so a crash never leaves a half-written output behind a valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+Chunks = Callable[[], Iterable[list[bytes]]]
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary sibling of `path` that replaces it only if the block succeeds."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_jsonl(path: Path, chunks: Chunks) -> tuple[int, str]:
+    """Rows and sha256 of a JSONL file written from line chunks."""
+    digest = hashlib.sha256()
+    rows = 0
+    with atomic_path(path) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+        for chunk in chunks():
+            data = b"".join(chunk)
+            fh.write(data)
+            digest.update(data)
+            rows += len(chunk)
+    return rows, digest.hexdigest()
+
+
+def _arrow_schema(chunks: Chunks) -> Any:
+    """One schema for all chunks: rows differ in optional fields (tools, system, history)."""
+    import pyarrow as pa
+
+    schemas = [
+        pa.Table.from_pylist([orjson.loads(x) for x in chunk]).schema for chunk in chunks() if chunk
+    ]
+    if not schemas:
+        return pa.schema([])
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def _arrow_ready(row: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON (tool schemas, call arguments) stored as JSON text in typed columns."""
+    if "tools" in row:
+        row["tools"] = orjson.dumps(row["tools"]).decode()
+    for key in ("messages", "prompt", "chosen", "rejected", "conversations"):
+        for m in row.get(key) or ():
+            if isinstance(m, dict) and "tool_calls" in m:
+                m["tool_calls"] = orjson.dumps(m["tool_calls"]).decode()
+    return row
+
+
+def write_parquet(path: Path, chunks: Chunks) -> tuple[int, str]:
+    """Rows and sha256 of a Parquet file; `tools`/`tool_calls` are JSON strings in Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def ready() -> Iterator[list[dict[str, Any]]]:
+        for chunk in chunks():
+            yield [_arrow_ready(orjson.loads(x)) for x in chunk]
+
+    schema = _arrow_schema(lambda: ([orjson.dumps(r) for r in rows] for rows in ready()))
+    rows = 0
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for chunk in ready():
+                if chunk:
+                    writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                    rows += len(chunk)
+        sha = file_sha256(tmp)
+    return rows, sha
+
+
+def write_disk(path: Path, splits: dict[str, Path]) -> dict[str, int]:
+    """A `save_to_disk` DatasetDict built from already written JSONL splits."""
+    from datasets import DatasetDict, load_dataset
+
+    data = {name: str(p) for name, p in splits.items() if p.stat().st_size > 0}
+    dd = load_dataset("json", data_files=data) if data else DatasetDict()
+    with atomic_path(path) as tmp:
+        DatasetDict(dd).save_to_disk(str(tmp))
+    return {name: len(ds) for name, ds in dd.items()}

@@ -1,0 +1,111 @@
+"""Output schemas: one small pure function per (schema, kind), canonical record → output row.
+
+Every row keeps `id` and `source` for lineage; extra columns are ignored by
+TRL, LLaMA-Factory and axolotl loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from postmix.schema import Message
+
+Row = dict[str, Any]
+
+
+def _lineage(rec: Row, row: Row) -> Row:
+    row["id"] = rec["id"]
+    row["source"] = rec["source"]
+    if rec.get("tools"):
+        row["tools"] = rec["tools"]
+    answer = rec["meta"].get("answer")
+    if answer is not None:
+        row["answer"] = answer
+    return row
+
+
+def messages_schema(rec: Row) -> Row:
+    kind = rec["kind"]
+    if kind == "sft":
+        return _lineage(rec, {"messages": rec["messages"]})
+    if kind == "preference":
+        return _lineage(
+            rec, {"prompt": rec["messages"], "chosen": rec["chosen"], "rejected": rec["rejected"]}
+        )
+    if kind == "prompt":
+        return _lineage(rec, {"prompt": rec["messages"]})
+    return _lineage(rec, {"text": rec["text"]})
+
+
+def conversations_schema(rec: Row) -> Row:
+    if rec["kind"] == "preference":
+        prompt = rec["messages"]
+        return _lineage(
+            rec, {"chosen": prompt + rec["chosen"], "rejected": prompt + rec["rejected"]}
+        )
+    return _lineage(rec, {"conversations": rec["messages"]})
+
+
+def _history(msgs: list[Message]) -> tuple[str, list[list[str]], str, str]:
+    """System text, earlier (user, assistant) exchanges, last user turn, last reply."""
+    system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system")
+    turns = [m for m in msgs if m["role"] in ("user", "assistant")]
+    pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 1, 2)]
+    last_user, reply = pairs.pop() if pairs else ("", "")
+    return system, pairs, last_user, reply
+
+
+def prompt_response_schema(rec: Row) -> Row:
+    system, history, prompt, response = _history(rec["messages"])
+    row: Row = {"prompt": prompt, "response": response}
+    if system:
+        row["system"] = system
+    if history:
+        row["history"] = history
+    return _lineage(rec, row)
+
+
+def alpaca_schema(rec: Row) -> Row:
+    system, history, prompt, response = _history(rec["messages"])
+    row: Row = {"instruction": prompt, "input": "", "output": response}
+    if system:
+        row["system"] = system
+    if history:
+        row["history"] = history
+    return _lineage(rec, row)
+
+
+SHAREGPT_ROLES = {"user": "human", "assistant": "gpt", "tool": "observation", "system": "system"}
+
+
+def _sharegpt_turn(m: Message) -> Row:
+    if m.get("tool_calls"):
+        calls = [c.get("function", c) for c in m["tool_calls"]]
+        value = orjson.dumps(calls[0] if len(calls) == 1 else calls).decode()
+        return {"from": "function_call", "value": value}
+    return {"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]}
+
+
+def sharegpt_schema(rec: Row) -> Row:
+    msgs = rec["messages"]
+    row: Row = {}
+    if msgs and msgs[0]["role"] == "system":
+        row["system"] = msgs[0]["content"]
+        msgs = msgs[1:]
+    row["conversations"] = [_sharegpt_turn(m) for m in msgs]
+    if rec["kind"] == "preference":
+        row["chosen"] = _sharegpt_turn(rec["chosen"][-1])
+        row["rejected"] = _sharegpt_turn(rec["rejected"][-1])
+    return _lineage(rec, row)
+
+
+SCHEMAS: dict[str, Callable[[Row], Row]] = {
+    "messages": messages_schema,
+    "conversations": conversations_schema,
+    "prompt_response": prompt_response_schema,
+    "sharegpt": sharegpt_schema,
+    "alpaca": alpaca_schema,
+}
