@@ -26,7 +26,7 @@ import xxhash
 
 from postmix import __version__, formats, mix, sources, split
 from postmix.dedup.exact import first_occurrence
-from postmix.process import Result, SourcePlan, Task, run
+from postmix.process import EXAMPLES, Result, SourcePlan, Task, example_line, run
 from postmix.recipe import Recipe
 from postmix.writers import files
 
@@ -280,6 +280,7 @@ def _finish(
         reader.close()
 
     _write_side_files(out, infos, idx, is_dup, first, quarantine)
+    _write_examples(out, infos, idx, is_dup, first, reader_paths=idx.spills)
     sources_out = {infos[i].plan.name: stats[i] for i in range(len(infos))}
     for s in sources_out.values():
         s["kept"] = (
@@ -299,7 +300,11 @@ def _finish(
             "kept": sum(s["kept"] for s in sources_out.values()),
             **{name: len(sel) for name, sel in selection.items()},
         },
-        "side_files": {"quarantine": "quarantine.jsonl", "removed": "removed.jsonl"},
+        "side_files": {
+            "quarantine": "quarantine.jsonl",
+            "removed": "removed.jsonl",
+            "examples": "examples.jsonl",
+        },
     }
 
 
@@ -451,6 +456,42 @@ def _write_side_files(
                 "of_source": infos[int(idx.source[first[g]])].plan.name,
             }
             fh.write(orjson.dumps(entry) + b"\n")
+
+
+def _write_examples(
+    out: Path,
+    infos: list[SourceInfo],
+    idx: Index,
+    is_dup: np.ndarray,
+    first: np.ndarray,
+    reader_paths: list[str],
+) -> None:
+    """examples.jsonl: a few kept, dropped and duplicate records per source, for the report."""
+    reader = SpillReader(reader_paths)
+    lines: list[bytes] = []
+    try:
+        for si, info in enumerate(infos):
+            name = info.plan.name
+            mine = idx.source == si
+            for g in np.flatnonzero(mine & ~is_dup)[:EXAMPLES].tolist():
+                lines.append(example_line(name, "kept", _row(reader, idx, g)))
+            for r in sorted(info.results, key=lambda r: r.order):
+                lines.extend(r.examples)
+            for g in np.flatnonzero(mine & is_dup)[:EXAMPLES].tolist():
+                lines.append(
+                    example_line(
+                        name, "duplicate", _row(reader, idx, g), of=_row(reader, idx, int(first[g]))
+                    )
+                )
+    finally:
+        reader.close()
+    with files.atomic_path(out / "examples.jsonl") as tmp:
+        tmp.write_bytes(b"".join(lines))
+
+
+def _row(reader: SpillReader, idx: Index, g: int) -> Any:
+    line = next(reader.lines(idx, np.asarray([g])))[0]
+    return orjson.loads(line)
 
 
 def _result_at(results: list[Result], local: int) -> tuple[Result, int]:

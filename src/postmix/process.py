@@ -37,7 +37,12 @@ from postmix.steps import Batch, StepEnv, count_tokens
 from postmix.writers.schemas import SCHEMAS
 
 BATCH = 1000
-RAW_LIMIT = 2000
+EXAMPLES = 3  # records kept per source and bucket in examples.jsonl, for the report
+
+
+def example_line(source: str, bucket: str, rec: Any, **extra: Any) -> bytes:
+    """One line of examples.jsonl: a record shown in the report under its bucket."""
+    return orjson.dumps({"source": source, "bucket": bucket, "record": rec, **extra}) + b"\n"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Result:
     quarantine: list[bytes] = field(default_factory=list)
     categories: Counter[str] = field(default_factory=Counter)
     langs: Counter[str] = field(default_factory=Counter)
+    examples: list[bytes] = field(default_factory=list)  # a few dropped records per bucket
 
 
 def prompt_key(rec: dict[str, Any], mode: str) -> int:
@@ -112,12 +118,14 @@ class Steps:
     env: StepEnv
 
 
-_STEPS: dict[int, Steps] = {}
+_STEPS: dict[str, Steps] = {}
 
 
 def build_steps(plan: SourcePlan) -> Steps:
-    if plan.index in _STEPS:
-        return _STEPS[plan.index]
+    """Steps are built once per process and plan (tokenizers and language models load once)."""
+    key = repr(plan)
+    if key in _STEPS:
+        return _STEPS[key]
     conv = formats.get(plan.converter)
     env = StepEnv(seed=plan.seed, tokenizer_spec=plan.tokenizer)
     typed = StepList.model_validate({"filters": plan.filters, "transforms": plan.transforms})
@@ -138,7 +146,7 @@ def build_steps(plan: SourcePlan) -> Steps:
         ],
         env=env,
     )
-    _STEPS[plan.index] = built
+    _STEPS[key] = built
     return built
 
 
@@ -255,12 +263,14 @@ def _apply_steps(
     removed: Any,
     plan: SourcePlan,
 ) -> tuple[Batch, list[tuple[int, int]]]:
-    """Transforms, then id/source/row, then each filter in order; drops go to `removed`."""
-    for transform in steps.transforms:
-        batch = transform(batch)
+    """Source/row (seeds of transforms), transforms, id, then each filter in order; drops go to
+    `removed`."""
     for rec, (pos, _) in zip(batch, positions):
         rec["source"] = plan.name
         rec["meta"]["row"] = pos
+    for transform in steps.transforms:
+        batch = transform(batch)
+    for rec in batch:
         rec["id"] = record_id(rec)
     for label, by_detail, fn in steps.filters:
         if not batch:
@@ -274,6 +284,8 @@ def _apply_steps(
                 continue
             bucket = f"{label}:{why}" if by_detail else label
             res.dropped[bucket] += 1
+            if res.dropped[bucket] <= EXAMPLES:
+                res.examples.append(example_line(plan.name, f"dropped:{bucket}", rec, detail=why))
             removed.write(
                 _removed_line(plan, res.labels[where[1]], where[0], rec["id"], bucket, why)
             )

@@ -26,9 +26,12 @@ class Config(FilterConfig):
     def _bounds(self) -> Config:
         if self.min_length is None and self.max_length is None:
             raise ValueError("set min_length, max_length or both")
-        if self.min_length is not None and self.max_length is not None:
-            if self.min_length > self.max_length:
-                raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
+        if (
+            self.min_length is not None
+            and self.max_length is not None
+            and self.min_length > self.max_length
+        ):
+            raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
         return self
 
 
