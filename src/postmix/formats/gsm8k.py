@@ -1,0 +1,52 @@
+"""GSM8K: `{question, answer}` (openai/gsm8k `main` and `socratic`).
+
+Answers interleave `<<48/2=24>>` calculator annotations, which were tool calls
+for the original verifier, not text a model should learn to write; they are
+removed by default. Prompt records keep only the question, with the number
+after `####` as `meta["answer"]` for reward functions and decontamination.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from postmix.formats.answers import gsm8k_answer
+from postmix.formats.base import ConvertContext, Converter
+from postmix.schema import InvalidRow, message, record, require
+
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strip_calculator: bool = True
+
+
+def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
+    question, answer = require(row, "question", "answer")
+    if not isinstance(answer, str):
+        raise InvalidRow("answer must be a string")
+    user = message("user", question)
+    if ctx.kind == "prompt":
+        final = gsm8k_answer(answer)
+        if final is None:
+            raise InvalidRow("answer has no '#### N' final line")
+        return [record("prompt", [user], meta={"answer": final})]
+    if ctx.options.strip_calculator:
+        answer = _CALCULATOR.sub("", answer)
+    return [record("sft", [user, message("assistant", answer)])]
+
+
+CONVERTER = Converter(
+    name="gsm8k",
+    kinds=("sft", "prompt"),
+    convert=convert,
+    columns=(frozenset({"question", "answer"}),),
+    hub_ids=("openai/gsm8k", "gsm8k"),
+    options=Options,
+    doc=__doc__ or "",
+)

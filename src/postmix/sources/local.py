@@ -1,0 +1,326 @@
+"""Local data files: JSONL, JSON, CSV and Parquet, each optionally gzip or zstd compressed.
+
+Every reader streams with flat memory, except `.json`: a JSON document is parsed
+whole with orjson when it is at most `JSON_WHOLE_LIMIT` bytes (uncompressed);
+a larger one must be a top-level array and is streamed with `ijson` when that
+package is installed (otherwise the error says to install it or convert to JSONL).
+
+Row indices: JSONL rows are line indices (blank lines count but yield nothing);
+CSV rows are record indices after the header (blank records count likewise);
+JSON and Parquet rows are element / table row indices.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import chain, count
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from postmix.sources.shards import Shard, SourceError, invalid_row
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+BLOCK = 256 << 10  # bytes per read: per-block Python work is negligible, and blocks stay in cache
+JSON_WHOLE_LIMIT = 256 << 20
+PARQUET_BATCH = 4096
+CSV_FIELD_LIMIT = 1 << 30  # the csv default (128 KiB) is smaller than real long answers
+
+_COMPRESSIONS = {".gz": "gz", ".zst": "zst", ".zstd": "zst"}
+_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+_BOM = b"\xef\xbb\xbf"
+# Keys of a top-level JSON object that make it a dict of splits ({"train": [...]}) rather
+# than one record ({"conversations": [...]}): split names, optionally suffixed (train_sft).
+_SPLIT_KEY = re.compile(
+    r"(train|test|valid|validation|val|dev|eval|evaluation|data)([_-]\w+)?", re.IGNORECASE
+)
+
+Rows = Iterator[tuple[int, Any]]
+
+
+def file_format(path: str) -> tuple[str, str | None] | None:
+    """(format, compression) named by the file's extensions, or None when it is no data file."""
+    stem, ext = os.path.splitext(path.lower())
+    compression = _COMPRESSIONS.get(ext)
+    if compression:
+        stem, ext = os.path.splitext(stem)
+    fmt = _FORMATS.get(ext)
+    return (fmt, compression) if fmt else None
+
+
+def plan_file(path: str, *, shard_bytes: int, shard_rows: int, whole: bool) -> list[Shard]:
+    """Shards of one file; only uncompressed JSONL and Parquet can be cut without reading all."""
+    found = file_format(path)
+    if found is None:
+        kinds = ", ".join(_FORMATS)
+        raise SourceError(f"{path}: unsupported file type (expected {kinds}, optionally .gz/.zst)")
+    fmt, compression = found
+    if whole or compression:
+        return [Shard(path, fmt, compression)]
+    if fmt == "jsonl":
+        return _jsonl_shards(path, shard_bytes)
+    if fmt == "parquet":
+        return _parquet_shards(path, shard_rows)
+    return [Shard(path, fmt)]
+
+
+def read(shard: Shard) -> Rows:
+    """(row, value) of every row of a local-file shard."""
+    return _READERS[shard.fmt](shard)
+
+
+def _open(path: str, compression: str | None) -> IO[bytes]:
+    if compression == "gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if compression == "zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            open(path, "rb"), read_across_frames=True, closefd=True
+        )
+    return open(path, "rb")
+
+
+def _blocks(f: IO[bytes], limit: int | None = None) -> Iterator[bytes]:
+    """Reads of up to BLOCK bytes, `limit` bytes in all (decompressors may return short reads)."""
+    while limit is None or limit > 0:
+        block = f.read(BLOCK if limit is None else min(BLOCK, limit))
+        if not block:
+            return
+        if limit is not None:
+            limit -= len(block)
+        yield block
+
+
+# --- JSONL ---------------------------------------------------------------------------------
+
+
+def _jsonl_shards(path: str, shard_bytes: int) -> list[Shard]:
+    size = os.path.getsize(path)
+    starts = _line_starts(path, size, shard_bytes) if size > shard_bytes else [(0, 0)]
+    ends = [offset for offset, _ in starts[1:]] + [None]
+    return [
+        Shard(path, "jsonl", start=offset, end=end, first_row=row)
+        for (offset, row), end in zip(starts, ends)
+    ]
+
+
+def _line_starts(path: str, size: int, every: int) -> list[tuple[int, int]]:
+    """(byte offset, line index) of each shard start.
+
+    A shard starts at the first line start at least `every` bytes after the previous
+    one, so the cuts depend on the file alone. Line indices count every b"\\n", as
+    `read` does, blank lines included.
+    """
+    starts = [(0, 0)]
+    target = every
+    pos = lines = 0  # bytes and newlines before the current block
+    with open(path, "rb") as f:
+        while target < size:
+            block = f.read(BLOCK)
+            if not block:
+                break
+            counted = 0  # newlines of block[:counted] are in `lines`
+            while (nl := block.find(b"\n", max(target - 1 - pos, counted))) >= 0:
+                lines += block.count(b"\n", counted, nl + 1)
+                counted = nl + 1
+                if pos + counted < size:
+                    starts.append((pos + counted, lines))
+                target = pos + counted + every
+            lines += block.count(b"\n", counted)
+            pos += len(block)
+    return starts
+
+
+def _jsonl_rows(shard: Shard) -> Rows:
+    """Lines of the shard's byte range, parsed a block at a time.
+
+    The hot path is one list comprehension of orjson.loads per block; only a block
+    holding a blank or bad line falls back to line-by-line parsing.
+    """
+    loads = orjson.loads
+    row = shard.first_row
+    pending: list[bytes] = []  # pieces of a line not yet ended by b"\n"
+    with _open(shard.path, shard.compression) as f:
+        if shard.start:
+            f.seek(shard.start)
+        limit = None if shard.end is None else shard.end - shard.start
+        for block in _blocks(f, limit):
+            lines = block.split(b"\n")
+            if len(lines) == 1:
+                pending.append(block)
+                continue
+            if pending:
+                pending.append(lines[0])
+                lines[0] = b"".join(pending)
+            last = lines.pop()
+            pending = [last] if last else []
+            try:
+                values = [loads(line) for line in lines]
+            except orjson.JSONDecodeError:
+                yield from _parse_each(lines, row)
+            else:
+                yield from zip(count(row), values)
+            row += len(lines)
+    if pending:
+        yield from _parse_each([b"".join(pending)], row)
+
+
+def _parse_each(lines: list[bytes], row: int) -> Rows:
+    """Slow path: skip blank lines, tolerate a UTF-8 BOM, turn bad lines into InvalidRow."""
+    for i, line in enumerate(lines, row):
+        text = line.strip().removeprefix(_BOM)
+        if not text:
+            continue
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            yield i, invalid_row(f"invalid JSON line: {exc}", line)
+            continue
+        yield i, value
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def _json_rows(shard: Shard) -> Rows:
+    if shard.compression is None and os.path.getsize(shard.path) > JSON_WHOLE_LIMIT:
+        yield from _json_stream(shard)
+        return
+    with _open(shard.path, shard.compression) as f:
+        data = b"".join(_blocks(f, JSON_WHOLE_LIMIT + 1))
+    if len(data) > JSON_WHOLE_LIMIT:
+        del data
+        yield from _json_stream(shard)
+        return
+    try:
+        doc = orjson.loads(data.removeprefix(_BOM))
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"{shard.path}: not a valid JSON document ({exc})") from exc
+    del data
+    yield from enumerate(_document_rows(doc))
+
+
+def _document_rows(doc: Any) -> Iterator[Any]:
+    """Rows of a parsed JSON file: an array's items, a dict of split arrays, or one object."""
+    if isinstance(doc, list):
+        return iter(doc)
+    if (
+        isinstance(doc, dict)
+        and doc
+        and all(isinstance(v, list) and _SPLIT_KEY.fullmatch(k) for k, v in doc.items())
+    ):
+        return chain.from_iterable(doc.values())
+    return iter((doc,))
+
+
+def _json_stream(shard: Shard) -> Rows:
+    """Items of a JSON array too big to parse at once, streamed with ijson."""
+    size = f"over {JSON_WHOLE_LIMIT / 2**20:g} MiB"
+    try:
+        import ijson
+    except ImportError as exc:
+        raise SourceError(
+            f"{shard.path} is {size}: install ijson to stream it, or convert it to JSONL"
+        ) from exc
+    with _open(shard.path, shard.compression) as f:
+        head = f.read(64 << 10).lstrip()[:1]
+    if head != b"[":
+        raise SourceError(
+            f"{shard.path} is {size} and not a top-level array, so it cannot be streamed: "
+            "convert it to JSONL"
+        )
+    with _open(shard.path, shard.compression) as f:
+        try:
+            yield from enumerate(ijson.items(f, "item", use_float=True))
+        except ijson.JSONError as exc:
+            raise SourceError(f"{shard.path}: not a valid JSON document ({exc})") from exc
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _csv_rows(shard: Shard) -> Rows:
+    """Records as dicts of strings keyed by the header; a record of another width is invalid."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with (
+        _open(shard.path, shard.compression) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
+    ):
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        for row, values in enumerate(reader):
+            if len(values) == len(header):
+                yield row, dict(zip(header, values))
+            elif values:
+                why = f"CSV record has {len(values)} fields, the header has {len(header)}"
+                yield row, invalid_row(why, ",".join(values))
+
+
+# --- Parquet -------------------------------------------------------------------------------
+
+
+def _parquet_shards(path: str, shard_rows: int) -> list[Shard]:
+    """Runs of whole row groups of at least `shard_rows` rows (the last may be smaller)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    shards: list[Shard] = []
+    start = first_row = rows = 0
+    for i, n in enumerate(sizes):
+        rows += n
+        if rows >= shard_rows or i == len(sizes) - 1:
+            shards.append(Shard(path, "parquet", start=start, end=i + 1, first_row=first_row))
+            start, first_row, rows = i + 1, first_row + rows, 0
+    return shards or [Shard(path, "parquet")]
+
+
+def _parquet_rows(shard: Shard) -> Rows:
+    with _parquet_file(shard) as pf:
+        end = pf.num_row_groups if shard.end is None else shard.end
+        batches = pf.iter_batches(batch_size=PARQUET_BATCH, row_groups=range(shard.start, end))
+        yield from zip(count(shard.first_row), chain.from_iterable(b.to_pylist() for b in batches))
+
+
+@contextmanager
+def _parquet_file(shard: Shard) -> Iterator[pq.ParquetFile]:
+    """The shard's ParquetFile; a compressed one is first inflated to a temporary file
+    (Parquet needs random access)."""
+    import pyarrow.parquet as pq
+
+    if shard.compression is None:
+        with pq.ParquetFile(shard.path) as pf:
+            yield pf
+        return
+    with _open(shard.path, shard.compression) as src, tempfile.TemporaryFile() as tmp:
+        shutil.copyfileobj(src, tmp, BLOCK)
+        tmp.seek(0)
+        with pq.ParquetFile(tmp) as pf:
+            yield pf
+
+
+_READERS: dict[str, Callable[[Shard], Rows]] = {
+    "jsonl": _jsonl_rows,
+    "json": _json_rows,
+    "csv": _csv_rows,
+    "parquet": _parquet_rows,
+}
