@@ -28,9 +28,11 @@ from postmix import __version__, formats, mix, sources, split
 from postmix.dedup.exact import first_occurrence
 from postmix.process import EXAMPLES, Result, SourcePlan, Task, example_line, run
 from postmix.recipe import Recipe
+from postmix.schema import uuid_str
 from postmix.writers import files
 
 CHUNK = 20_000
+SHARD_BYTES = 16 << 20  # small enough that two workers finish together on a few big files
 
 
 class StrictError(RuntimeError):
@@ -94,7 +96,7 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
             tokenizer=recipe.tokenizer,
             count_tokens=recipe.metadata.total_tokens is not None,
         )
-        shards = sources.plan(ds.source, whole=whole, **kwargs)
+        shards = sources.plan(ds.source, whole=whole, shard_bytes=SHARD_BYTES, **kwargs)
         if not shards:
             raise FileNotFoundError(f"datasets[{i}] ({ds.name}): no data found at {ds.source!r}")
         infos.append(SourceInfo(plan=plan, shards=shards, chosen_by=chosen_by, whole=whole))
@@ -503,9 +505,7 @@ def _result_at(results: list[Result], local: int) -> tuple[Result, int]:
 
 
 def _uuid(raw: np.ndarray) -> str:
-    import uuid
-
-    return str(uuid.UUID(bytes=raw.tobytes()))
+    return uuid_str(raw.tobytes())
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ from postmix.schema import (
     all_text,
     normalize_text,
     prompt_text,
-    record_id,
+    record_id_bytes,
     response_texts,
+    uuid_str,
 )
 from postmix.steps import Batch, StepEnv, count_tokens
 from postmix.writers.schemas import SCHEMAS
@@ -202,13 +202,12 @@ def run(task: Task) -> Result:
                 line = orjson.dumps(to_row(rec)) + b"\n"
                 spill.write(line)
                 cols["keys"].append(prompt_key(rec, plan.dedup_key) if plan.dedup_key else 0)
-                cols["ids"].append(uuid.UUID(rec["id"]).bytes)
+                cols["ids"].append(where[i][2])
                 cols["row"].append(where[i][0])
                 cols["shard"].append(where[i][1])
                 cols["length"].append(len(line))
                 cols["cost"].append(costs[i] if costs else 1)
-                text_len = sum(len(m["content"]) for m in rec["messages"]) if rec["messages"] else 0
-                cols["chars"].append(text_len + len(rec["text"] or ""))
+                cols["chars"].append(len(all_text(rec)))
                 cols["cl"].append(_chosen_longer(rec))
                 category = rec["meta"].get("category")
                 if isinstance(category, str):
@@ -262,7 +261,7 @@ def _apply_steps(
     res: Result,
     removed: Any,
     plan: SourcePlan,
-) -> tuple[Batch, list[tuple[int, int]]]:
+) -> tuple[Batch, list[tuple[int, int, bytes]]]:
     """Source/row (seeds of transforms), transforms, id, then each filter in order; drops go to
     `removed`."""
     for rec, (pos, _) in zip(batch, positions):
@@ -270,8 +269,9 @@ def _apply_steps(
         rec["meta"]["row"] = pos
     for transform in steps.transforms:
         batch = transform(batch)
-    for rec in batch:
-        rec["id"] = record_id(rec)
+    positions = [(row, shard, record_id_bytes(rec)) for rec, (row, shard) in zip(batch, positions)]
+    for rec, where in zip(batch, positions):
+        rec["id"] = uuid_str(where[2])
     for label, by_detail, fn in steps.filters:
         if not batch:
             break
