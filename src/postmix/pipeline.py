@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import orjson
 import xxhash
+from pydantic import ValidationError
 
 from postmix import __version__, formats, mix, sources, split
 from postmix.dedup.exact import first_occurrence
@@ -81,6 +82,12 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
         options = dict(ds.options)
         if ds.text_field and conv.name == "text":
             options.setdefault("field", ds.text_field)
+        try:
+            conv.options.model_validate(options, context={"kind": kind})
+        except ValidationError as exc:
+            raise ValueError(
+                f"datasets[{i}].options ({ds.name}, converter {conv.name}): {exc}"
+            ) from exc
         whole = limit is not None or conv.convert_stream is not None
         plan = SourcePlan(
             index=i,

@@ -136,7 +136,7 @@ def build_steps(plan: SourcePlan) -> Steps:
         converter=conv,
         ctx=ConvertContext(
             kind=plan.kind,
-            options=conv.options.model_validate(plan.options),
+            options=conv.options.model_validate(plan.options, context={"kind": plan.kind}),
             seed=plan.seed,
             source=plan.name,
         ),

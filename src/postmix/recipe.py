@@ -279,20 +279,19 @@ def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
         conv_name = ds.get("format_converter") or ds.get("format")
         if conv_name in formats.NAMES:
             conv = formats.get(conv_name)
+            kind = recipe.kind_of(recipe.datasets[i]) if recipe is not None else None
             try:
-                conv.options.model_validate(ds.get("options") or {})
+                conv.options.model_validate(ds.get("options") or {}, context={"kind": kind})
             except ValidationError as exc:
                 problems.extend(
                     _format_errors(exc, ("datasets", i, "options"), lines, conv.options)
                 )
-            if recipe is not None:
-                kind = recipe.kind_of(recipe.datasets[i])
-                if kind not in conv.kinds:
-                    where = _path_str(("datasets", i, "format_converter"))
-                    problems.append(
-                        f"{where} (line {lines.get(('datasets', i), '?')}): converter "
-                        f"{conv_name!r} cannot emit kind {kind!r}; it emits {', '.join(conv.kinds)}"
-                    )
+            if kind is not None and kind not in conv.kinds:
+                where = _path_str(("datasets", i, "format_converter"))
+                problems.append(
+                    f"{where} (line {lines.get(('datasets', i), '?')}): converter "
+                    f"{conv_name!r} cannot emit kind {kind!r}; it emits {', '.join(conv.kinds)}"
+                )
     if problems:
         raise RecipeError(f"{origin}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
     assert recipe is not None

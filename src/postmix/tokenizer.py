@@ -1,18 +1,26 @@
-"""Loading the tokenizer a recipe names: a local dir, a hub id, or a bare SentencePiece `.model`."""
+"""Loading the tokenizer a recipe names: a local dir, a hub id, or a bare SentencePiece `.model`.
+
+A `.model` file (the usual output of training your own tokenizer with
+`sentencepiece`) is converted to a fast tokenizer here, reading the model's
+protobuf directly: transformers' own converter needs the `protobuf` package and
+a slow tokenizer class, neither of which this step should depend on.
+"""
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# SentencePiece piece types (sentencepiece_model.proto).
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+UNIGRAM, BPE = 1, 2
+
 
 def load_tokenizer(spec: str) -> Any:
-    """A fast Hugging Face tokenizer for `spec`.
-
-    A `.model` file is a SentencePiece model (the usual output of training your
-    own tokenizer); it is converted to a fast tokenizer so every later step sees
-    one API.
-    """
+    """A fast Hugging Face tokenizer for `spec` (dir, hub id or SentencePiece `.model`)."""
     from transformers import AutoTokenizer
 
     path = Path(spec)
@@ -21,17 +29,137 @@ def load_tokenizer(spec: str) -> Any:
     return AutoTokenizer.from_pretrained(spec)
 
 
-def sentencepiece_tokenizer(path: Path) -> Any:
-    """A fast tokenizer converted from a SentencePiece model file."""
-    from transformers import LlamaTokenizer, PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+@dataclass
+class SpmModel:
+    """The parts of a SentencePiece ModelProto a fast tokenizer needs."""
 
-    slow = LlamaTokenizer(vocab_file=str(path), legacy=False, add_bos_token=False)
-    fast = convert_slow_tokenizer(slow)
+    pieces: list[tuple[str, float, int]] = field(default_factory=list)
+    model_type: int = UNIGRAM
+    byte_fallback: bool = False
+    unk_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    pad_id: int = -1
+    charsmap: bytes = b""
+    add_dummy_prefix: bool = True
+    remove_extra_whitespaces: bool = True
+
+    def piece(self, i: int) -> str | None:
+        return self.pieces[i][0] if 0 <= i < len(self.pieces) else None
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, Any]]:
+    """(field number, value) of a protobuf message: ints, raw bytes, or 4-byte floats."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            value, i = buf[i : i + n], i + n
+        elif wire == 5:
+            value, i = struct.unpack_from("<f", buf, i)[0], i + 4
+        elif wire == 1:
+            value, i = buf[i : i + 8], i + 8
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield num, value
+
+
+def _int32(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def read_spm(path: Path) -> SpmModel:
+    """Parse a SentencePiece `.model` file (pieces, trainer and normalizer settings)."""
+    m = SpmModel()
+    for num, value in _fields(path.read_bytes()):
+        if num == 1:
+            piece = dict(_fields(value))
+            m.pieces.append((piece[1].decode(), piece.get(2, 0.0), piece.get(3, NORMAL)))
+        elif num == 2:
+            spec = dict(_fields(value))
+            m.model_type = spec.get(3, UNIGRAM)
+            m.byte_fallback = bool(spec.get(35, 0))
+            m.unk_id, m.bos_id = _int32(spec.get(40, 0)), _int32(spec.get(41, 1))
+            m.eos_id, m.pad_id = _int32(spec.get(42, 2)), _int32(spec.get(43, -1))
+        elif num == 3:
+            norm = dict(_fields(value))
+            m.charsmap = norm.get(2, b"")
+            m.add_dummy_prefix = bool(norm.get(3, 1))
+            m.remove_extra_whitespaces = bool(norm.get(4, 1))
+    return m
+
+
+def spm_backend(m: SpmModel) -> Any:
+    """A `tokenizers.Tokenizer` that encodes like the SentencePiece model."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
+    from tokenizers import pre_tokenizers as pre
+
+    if m.model_type == UNIGRAM:
+        unk = m.unk_id if m.unk_id >= 0 else None
+        model = models.Unigram([(p, s) for p, s, _ in m.pieces], unk, m.byte_fallback)
+    elif m.model_type == BPE:
+        from transformers.tokenization_utils_base import generate_merges
+
+        vocab = {p: i for i, (p, _, _) in enumerate(m.pieces)}
+        skip = [p for p, _, t in m.pieces if t in (UNKNOWN, CONTROL, BYTE, UNUSED)]
+        merges = generate_merges(vocab, {p: s for p, s, _ in m.pieces}, skip_tokens=skip)
+        model = models.BPE(
+            vocab, merges, unk_token=m.piece(m.unk_id), fuse_unk=True, byte_fallback=m.byte_fallback
+        )
+    else:
+        raise ValueError("only unigram and bpe SentencePiece models can be converted")
+    tk = Tokenizer(model)
+    steps = [normalizers.Precompiled(m.charsmap)] if m.charsmap else []
+    if m.remove_extra_whitespaces:
+        steps += [normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
+    if steps:
+        tk.normalizer = normalizers.Sequence(steps)
+    scheme = "first" if m.add_dummy_prefix else "never"
+    tk.pre_tokenizer = pre.Metaspace(replacement="▁", prepend_scheme=scheme, split=False)
+    steps = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+    if m.add_dummy_prefix:
+        steps.append(decoders.Strip(content=" ", left=1, right=0))
+    tk.decoder = decoders.Sequence(steps)
+    tk.add_tokens(
+        [
+            AddedToken(p, special=t == CONTROL, normalized=False)
+            for p, _, t in m.pieces
+            if t in (CONTROL, USER_DEFINED)
+        ]
+    )
+    return tk
+
+
+def sentencepiece_tokenizer(path: Path) -> Any:
+    """A fast tokenizer converted from a SentencePiece model file.
+
+    bos/eos/unk come from the model. pad is the model's pad piece, else unk,
+    else eos: a pad equal to eos is the last resort because collators that mask
+    padding by id would then also mask every trained eos.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    m = read_spm(path)
+    unk, eos = m.piece(m.unk_id), m.piece(m.eos_id)
     return PreTrainedTokenizerFast(
-        tokenizer_object=fast,
-        bos_token=slow.bos_token,
-        eos_token=slow.eos_token,
-        unk_token=slow.unk_token,
-        pad_token=slow.pad_token or slow.eos_token,
+        tokenizer_object=spm_backend(m),
+        bos_token=m.piece(m.bos_id),
+        eos_token=eos,
+        unk_token=unk,
+        pad_token=m.piece(m.pad_id) or unk or eos,
     )
