@@ -30,7 +30,7 @@ def alpaca_rows(n: int, prefix: str = "q") -> list[dict]:
 
 def run(tmp_path: Path, recipe: dict, name: str = "out", **kwargs) -> tuple[dict, Path]:
     out = tmp_path / name
-    manifest = prepare(parse(yaml.safe_dump(recipe)), out, progress=False, **kwargs)
+    manifest = prepare(parse(yaml.safe_dump(recipe)), out, progress=False, report=False, **kwargs)
     return manifest, out
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+# Piped output gets a wide console: funnel tables have a dozen numeric columns.
+WIDTH = None if sys.stderr.isatty() else 160
+console = Console(stderr=True, width=WIDTH)
 
 
 def _load(recipe_path: Path):
@@ -42,7 +44,7 @@ def prepare(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Output dir (overrides output.dir)")
     ] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Read at most N rows per source")] = None,  # noqa: UP045
+    limit: Annotated[int | None, typer.Option(help="Read at most N rows per source")] = None,
     strict: Annotated[
         bool, typer.Option(help="Fail on the first malformed row instead of quarantining")
     ] = False,
@@ -50,6 +52,10 @@ def prepare(
         int | None, typer.Option(help="Worker processes (default: all cores)")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html / report.md")] = True,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="Upload outputs and card to ORG/NAME")
+    ] = None,
 ) -> None:
     """Build the recipe's dataset: convert, filter, dedup, mix, split, write, manifest."""
     from postmix.pipeline import StrictError
@@ -64,6 +70,7 @@ def prepare(
             strict=strict,
             num_proc=num_proc,
             progress=progress and sys.stderr.isatty(),
+            report=report,
         )
     except StrictError as exc:
         console.print(f"[red]strict:[/red] {exc}")
@@ -86,12 +93,13 @@ def inspect(
         Path, typer.Argument(help="An output dir (with manifest.json) or a JSONL/Parquet file")
     ],
     sample: Annotated[int, typer.Option(help="Show N records")] = 3,
-    source: Annotated[Optional[str], typer.Option(help="Only records of this source")] = None,  # noqa: UP045
+    source: Annotated[str | None, typer.Option(help="Only records of this source")] = None,
 ) -> None:
     """Counts, length stats and a few rendered samples of a prepared dataset."""
     from postmix.inspect import inspect_path
 
-    inspect_path(path, sample=sample, source=source, console=Console())
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    inspect_path(path, sample=sample, source=source, console=out)
 
 
 def main() -> None:

@@ -1,10 +1,14 @@
-"""`postmix inspect`: the manifest's main facts and a few records, in a terminal."""
+"""`postmix inspect`: the report's main facts and a few records, in a terminal.
+
+Rows are read and turned into chat turns by `report.rows` / `report.stats`, and
+the funnel is the report's own table, so the terminal and the HTML report never
+disagree about what a row holds.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,101 +18,38 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from postmix.report import rows
+from postmix.report.stats import iter_rows
+from postmix.report.summary import funnel_table, in_recipe_order
+from postmix.report.terminal import rich_table
+
 ROLE_STYLE = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
 def manifest_table(manifest: dict[str, Any]) -> Table:
     """Per-source funnel: read → invalid → dropped → duplicates → kept → mixed."""
-    table = Table(title="postmix: where every record went", show_lines=False)
-    for col in (
-        "source",
-        "converter",
-        "read",
-        "invalid",
-        "dropped",
-        "dup",
-        "contam",
-        "kept",
-        "train",
-        "val",
-        "x",
-    ):
-        table.add_column(col, justify="left" if col in ("source", "converter") else "right")
-    for name, s in manifest["sources"].items():
-        mix = s.get("mix", {})
-        table.add_row(
-            name,
-            s["converter"]
-            + (
-                ""
-                if s.get("converter_chosen_by") == "recipe"
-                else f" ({s.get('converter_chosen_by')})"
-            ),
-            f"{s['read']:,}",
-            f"{s['invalid']:,}",
-            f"{sum(s['dropped'].values()):,}",
-            f"{s['duplicates']:,}",
-            f"{s['contaminated']:,}",
-            f"{s['kept']:,}",
-            f"{mix.get('train', 0):,}",
-            f"{mix.get('validation', 0):,}",
-            f"{mix.get('upsampling', 0):.2f}",
-        )
-    return table
-
-
-def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of an output file (JSONL or Parquet)."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
-        return
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip():
-                yield orjson.loads(line)
-
-
-def conversation_of(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """(role, text) turns of an output row of any schema, for display."""
-    for key in ("messages", "conversations", "prompt"):
-        value = row.get(key)
-        if isinstance(value, list):
-            turns = [
-                (m.get("role") or m.get("from", "?"), m.get("content") or m.get("value") or "")
-                for m in value
-            ]
-            for side in ("chosen", "rejected"):
-                extra = row.get(side)
-                if isinstance(extra, list):
-                    turns += [(f"{side}:{m.get('role', '?')}", m.get("content", "")) for m in extra]
-                elif isinstance(extra, dict):
-                    turns.append((side, extra.get("value", "")))
-            return turns
-    if "instruction" in row:
-        return [
-            ("user", row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")),
-            ("assistant", row["output"]),
-        ]
-    if "prompt" in row and "response" in row:
-        return [("user", row["prompt"]), ("assistant", row["response"])]
-    return [("text", str(row.get("text", row)))]
+    return rich_table(funnel_table(in_recipe_order(manifest)), "postmix: where every record went")
 
 
 def render(row: dict[str, Any], width: int = 600) -> Panel:
+    """A row of any output schema as a chat panel."""
     parts = []
-    for role, text in conversation_of(row):
-        style = ROLE_STYLE.get(role.split(":")[-1], "white")
-        body = text if len(text) <= width else text[:width] + f" … (+{len(text) - width} chars)"
-        parts.append(Text.assemble((f"{role}: ", f"bold {style}"), body))
-    return Panel(
-        Group(*parts), title=f"{row.get('source', '')} {row.get('id', '')}", title_align="left"
-    )
+    for turn in rows.turns(row):
+        label = f"{turn.side}:{turn.role}" if turn.side else turn.role
+        body = turn.content if len(turn.content) <= width else turn.content[:width] + " …"
+        if turn.tool_calls:
+            body += f"\n[tool call] {turn.tool_calls}"
+        parts.append(
+            Text.assemble((f"{label}: ", f"bold {ROLE_STYLE.get(turn.role, 'white')}"), body)
+        )
+    title = f"{row.get('source', '')} {row.get('id', '')}"
+    return Panel(Group(*parts), title=title, title_align="left")
 
 
-def file_summary(path: Path, source: str | None) -> tuple[Table, list[dict[str, Any]]]:
+def file_summary(
+    path: Path, source: str | None, keep: int = 50
+) -> tuple[Table, list[dict[str, Any]]]:
+    """Rows per source, characters per record, and the first `keep` rows (of `source`)."""
     counts: Counter[str] = Counter()
     lengths: list[int] = []
     samples: list[dict[str, Any]] = []
@@ -117,8 +58,8 @@ def file_summary(path: Path, source: str | None) -> tuple[Table, list[dict[str, 
         if source and src != source:
             continue
         counts[src] += 1
-        lengths.append(sum(len(t) for _, t in conversation_of(row)))
-        if len(samples) < 50:
+        lengths.append(rows.chars(rows.turns(row)))
+        if len(samples) < keep:
             samples.append(row)
     table = Table(title=f"{path.name}: {sum(counts.values()):,} rows")
     table.add_column("source")
@@ -127,10 +68,8 @@ def file_summary(path: Path, source: str | None) -> tuple[Table, list[dict[str, 
         table.add_row(name, f"{n:,}")
     if lengths:
         lengths.sort()
-        pick = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
-        table.caption = (
-            f"chars per record: p50 {pick(0.5):,}  p90 {pick(0.9):,}  max {lengths[-1]:,}"
-        )
+        at = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
+        table.caption = f"chars per record: p50 {at(0.5):,}  p90 {at(0.9):,}  max {lengths[-1]:,}"
     return table, samples
 
 
@@ -142,7 +81,7 @@ def inspect_path(path: Path, *, sample: int, source: str | None, console: Consol
             raise SystemExit(f"{path} has no manifest.json: not a postmix output dir")
         manifest = orjson.loads(manifest_path.read_bytes())
         console.print(manifest_table(manifest))
-        files = [path / o["path"] for o in manifest["outputs"] if (path / o["path"]).is_file()]
+        files = [path / o["path"] for o in manifest["outputs"] if (path / o["path"]).exists()]
     else:
         files = [path]
     for f in files:

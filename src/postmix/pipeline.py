@@ -202,8 +202,13 @@ def prepare(
     strict: bool = False,
     num_proc: int | None = None,
     progress: bool = True,
+    report: bool = True,
 ) -> dict[str, Any]:
-    """Build the recipe's dataset; returns the manifest (also written to `manifest.json`)."""
+    """Build the recipe's dataset; returns the manifest (also written to `manifest.json`).
+
+    The dataset card (`README.md`) is always written, so `load_dataset(out_dir)` works;
+    `report` adds report.html / report.md.
+    """
     started = time.perf_counter()
     out = Path(out_dir or recipe.output.dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +241,9 @@ def prepare(
         shutil.rmtree(work, ignore_errors=True)
     manifest["seconds"] = round(time.perf_counter() - started, 3)
     _write_json(out / "manifest.json", manifest)
+    from postmix.report import write_card, write_report
+
+    (write_report if report else write_card)(out, manifest)
     return manifest
 
 
@@ -251,40 +259,9 @@ def _finish(
         stats[si]["duplicates"] = n
 
     selection = _select(recipe, infos, idx, is_dup, stats)
-    prefix = f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""
     reader = SpillReader(idx.spills)
-    outputs = []
     try:
-        split_paths: dict[str, Path] = {}
-        for name, chosen in selection.items():
-            if name == "validation" and recipe.validation.ratio == 0:
-                continue
-            if recipe.output.shuffle:
-                chosen = chosen[_rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
-
-            def chunks(chosen: np.ndarray = chosen) -> Iterator[list[bytes]]:
-                return reader.lines(idx, chosen)
-
-            fmt = recipe.output.file_format
-            ext = "parquet" if fmt == "parquet" else "jsonl"
-            path = (Path(work) if fmt == "disk" else out) / f"{prefix}{name}.{ext}"
-            writer = files.write_parquet if fmt == "parquet" else files.write_jsonl
-            rows, sha = writer(path, chunks)
-            split_paths[name] = path
-            if fmt != "disk":
-                outputs.append({"path": path.name, "split": name, "rows": rows, "sha256": sha})
-        if recipe.output.file_format == "disk":
-            target = out / (recipe.metadata.phase or "dataset")
-            counts = files.write_disk(target, split_paths)
-            outputs += [
-                {
-                    "path": f"{target.name}/{name}",
-                    "split": name,
-                    "rows": counts[name],
-                    "sha256": None,
-                }
-                for name in counts
-            ]
+        outputs = _write_outputs(recipe, reader, idx, selection, out, Path(work))
     finally:
         reader.close()
 
@@ -315,6 +292,47 @@ def _finish(
             "examples": "examples.jsonl",
         },
     }
+
+
+def _write_outputs(
+    recipe: Recipe,
+    reader: SpillReader,
+    idx: Index,
+    selection: dict[str, np.ndarray],
+    out: Path,
+    work: Path,
+) -> list[dict[str, Any]]:
+    """Each split in the output format, rows shuffled (seeded) unless `output.shuffle` is off."""
+    fmt, prefix = (
+        recipe.output.file_format,
+        (f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""),
+    )
+    splits: dict[str, files.Chunks] = {}
+    for name, chosen in selection.items():
+        if name == "validation" and recipe.validation.ratio == 0:
+            continue
+        if recipe.output.shuffle:
+            chosen = chosen[_rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
+        splits[name] = lambda chosen=chosen: reader.lines(idx, chosen)
+    schema = files.arrow_schema(*splits.values()) if fmt == "parquet" else None
+    outputs, paths = [], {}
+    for name, chunks in splits.items():
+        if fmt == "parquet":
+            path = out / f"{prefix}{name}.parquet"
+            rows, sha = files.write_parquet(path, chunks, schema)
+        else:
+            path = (work if fmt == "disk" else out) / f"{prefix}{name}.jsonl"
+            rows, sha = files.write_jsonl(path, chunks)
+        paths[name] = path
+        outputs.append({"path": path.name, "split": name, "rows": rows, "sha256": sha})
+    if fmt == "disk":
+        target = out / (recipe.metadata.phase or "dataset")
+        counts = files.write_disk(target, paths)
+        outputs = [
+            {"path": f"{target.name}/{name}", "split": name, "rows": counts[name], "sha256": None}
+            for name in counts
+        ]
+    return outputs
 
 
 def _source_stats(info: SourceInfo, recipe: Recipe) -> dict[str, Any]:

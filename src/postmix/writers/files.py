@@ -56,18 +56,6 @@ def write_jsonl(path: Path, chunks: Chunks) -> tuple[int, str]:
     return rows, digest.hexdigest()
 
 
-def _arrow_schema(chunks: Chunks) -> Any:
-    """One schema for all chunks: rows differ in optional fields (tools, system, history)."""
-    import pyarrow as pa
-
-    schemas = [
-        pa.Table.from_pylist([orjson.loads(x) for x in chunk]).schema for chunk in chunks() if chunk
-    ]
-    if not schemas:
-        return pa.schema([])
-    return pa.unify_schemas(schemas, promote_options="permissive")
-
-
 def _arrow_ready(row: dict[str, Any]) -> dict[str, Any]:
     """Free-form JSON (tool schemas, call arguments) stored as JSON text in typed columns."""
     if "tools" in row:
@@ -79,20 +67,32 @@ def _arrow_ready(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def write_parquet(path: Path, chunks: Chunks) -> tuple[int, str]:
+def _ready(chunks: Chunks) -> Iterator[list[dict[str, Any]]]:
+    for chunk in chunks():
+        yield [_arrow_ready(orjson.loads(x)) for x in chunk]
+
+
+def arrow_schema(*all_chunks: Chunks) -> Any:
+    """One schema for every row of every split: rows differ in optional fields (tools,
+    system, history), and `pa.array` infers a struct type from the union of keys."""
+    import pyarrow as pa
+
+    types = [pa.array(rows).type for chunks in all_chunks for rows in _ready(chunks) if rows]
+    if not types:
+        return pa.schema([])
+    schemas = [pa.schema(list(t)) for t in types]
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def write_parquet(path: Path, chunks: Chunks, schema: Any) -> tuple[int, str]:
     """Rows and sha256 of a Parquet file; `tools`/`tool_calls` are JSON strings in Parquet."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def ready() -> Iterator[list[dict[str, Any]]]:
-        for chunk in chunks():
-            yield [_arrow_ready(orjson.loads(x)) for x in chunk]
-
-    schema = _arrow_schema(lambda: ([orjson.dumps(r) for r in rows] for rows in ready()))
     rows = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in ready():
+            for chunk in _ready(chunks):
                 if chunk:
                     writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
                     rows += len(chunk)

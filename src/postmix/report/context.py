@@ -1,0 +1,109 @@
+"""Everything the report shows, gathered once, and the Jinja environment that renders it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from postmix.report import examples, stats, summary
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    manifest: dict[str, Any]
+    title: str
+    funnel: summary.Table
+    mix: summary.Table
+    distribution: summary.Table
+    sample: stats.Sample
+    examples: examples.Collected
+    unit: str
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        return self.manifest.get("recipe") or {}
+
+    @property
+    def recipe_yaml(self) -> str:
+        return recipe_yaml(self.manifest)
+
+    @property
+    def highlights(self) -> list[tuple[str, str]]:
+        """The headline numbers, as (label, value) cards."""
+        totals = self.manifest.get("totals", {})
+        cards = [
+            ("sources", f"{len(self.manifest['sources']):,}"),
+            ("records read", summary.fmt(totals.get("read"), "count")),
+            ("kept", summary.fmt(totals.get("kept"), "count")),
+            ("train", summary.fmt(totals.get("train"), "count")),
+            ("validation", summary.fmt(totals.get("validation"), "count")),
+        ]
+        trainable = [s["tokens"].get("trainable") for s in self.sources.values() if "tokens" in s]
+        if trainable:
+            cards.append(("trainable tokens", summary.fmt(sum(trainable), "count")))
+        return cards
+
+    @property
+    def sources(self) -> dict[str, Any]:
+        return self.manifest["sources"]
+
+
+def _prune(value: Any) -> Any:
+    """Unset fields (None, empty lists and maps) removed, as people write recipes."""
+    if isinstance(value, dict):
+        kept = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def recipe_yaml(manifest: dict[str, Any]) -> str:
+    """The recipe the outputs were built from, as YAML without its unset defaults."""
+    recipe = _prune(manifest.get("recipe") or {})
+    return yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True, width=100)
+
+
+def title_of(out_dir: Path, manifest: dict[str, Any]) -> str:
+    phase = ((manifest.get("recipe") or {}).get("metadata") or {}).get("phase")
+    return str(phase or out_dir.resolve().name)
+
+
+def build(out_dir: Path, manifest: dict[str, Any], sample_rows: int = stats.SAMPLE_ROWS) -> Report:
+    """Read the output dir once (bounded sample, a few examples) and build every table."""
+    manifest = summary.in_recipe_order(manifest)
+    sample = stats.sample(out_dir, manifest, sample_rows)
+    return Report(
+        out_dir=out_dir,
+        manifest=manifest,
+        title=title_of(out_dir, manifest),
+        funnel=summary.funnel_table(manifest),
+        mix=summary.mix_table(manifest),
+        distribution=summary.distribution_table(manifest, sample),
+        sample=sample,
+        examples=examples.collect(out_dir, manifest, sample),
+        unit=summary.length_unit(sample),
+    )
+
+
+def md_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("postmix.report", "templates"),
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(fmt=summary.fmt, clip=examples.clip, md=md_cell)
+    return env

@@ -1,0 +1,118 @@
+"""Per-source distributions measured on the written outputs, in one bounded pass.
+
+Outputs can hold millions of rows, so the pass reads every `stride`-th row
+(at most about `SAMPLE_ROWS` in all) and keeps only small integer lists per
+source; rows that are not sampled are never parsed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from postmix.report import rows
+
+SAMPLE_ROWS = 200_000
+KEEP_ROWS = 3  # rows kept per source to show when examples.jsonl is absent
+
+
+@dataclass
+class Distribution:
+    """What the report plots for one source, from its sampled output rows."""
+
+    rows: int = 0
+    chars: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    trainable: list[int] = field(default_factory=list)
+    user_turns: Counter[int] = field(default_factory=Counter)
+    chosen: list[int] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)
+
+    def add(self, row: rows.Row) -> None:
+        self.rows += 1
+        counts = rows.token_counts(row)
+        if counts is not None:
+            self.tokens.append(counts[0])
+            self.trainable.append(counts[1])
+            return
+        ts = rows.turns(row)
+        self.chars.append(rows.chars(ts))
+        if any(t.role == "user" for t in ts):
+            self.user_turns[rows.user_turns(ts)] += 1
+        pair = rows.pair_chars(ts)
+        if pair is not None:
+            self.chosen.append(pair[0])
+            self.rejected.append(pair[1])
+
+
+@dataclass
+class Sample:
+    stride: int = 1
+    rows: int = 0  # rows parsed, across all outputs
+    sources: dict[str, Distribution] = field(default_factory=dict)
+    first: dict[str, list[rows.Row]] = field(default_factory=dict)
+
+
+def _batches(path: Path) -> Iterator[Any]:
+    """Arrow record batches of a Parquet file or of a `save_to_disk` split folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.is_dir():
+        for f in sorted(path.glob("*.arrow")):
+            with pa.memory_map(str(f)) as source:
+                yield from pa.ipc.open_stream(source)
+        return
+    yield from pq.ParquetFile(path).iter_batches(batch_size=4096)
+
+
+def iter_rows(path: Path, stride: int = 1, start: int = 0) -> Iterator[rows.Row]:
+    """Rows `start`, `start + stride`, ... of an output (JSONL, Parquet or a split folder).
+
+    `start` is the global position of the file's first row, so one stride runs on
+    across several files.
+    """
+    if path.is_file() and path.suffix != ".parquet":
+        with open(path, "rb") as fh:
+            n = start
+            for line in fh:
+                if not line.strip():
+                    continue
+                if n % stride == 0:
+                    yield orjson.loads(line)
+                n += 1
+        return
+    import pyarrow as pa
+
+    n = start
+    for batch in _batches(path):
+        pick = range((-n) % stride, batch.num_rows, stride)
+        if len(pick):
+            yield from batch.take(pa.array(pick)).to_pylist()
+        n += batch.num_rows
+
+
+def sample(
+    out_dir: Path, manifest: dict[str, Any], limit: int = SAMPLE_ROWS, keep: int = KEEP_ROWS
+) -> Sample:
+    """Distributions per source over about `limit` evenly spaced output rows."""
+    total = sum(int(o.get("rows") or 0) for o in manifest.get("outputs", ()))
+    result = Sample(stride=max(1, math.ceil(total / limit)))
+    start = 0
+    for out in manifest.get("outputs", ()):
+        path = out_dir / out["path"]
+        for row in iter_rows(path, result.stride, start) if path.exists() else ():
+            name = str(row.get("source") or "?")
+            result.sources.setdefault(name, Distribution()).add(row)
+            shown = result.first.setdefault(name, [])
+            if len(shown) < keep:
+                shown.append(row)
+            result.rows += 1
+        start += int(out.get("rows") or 0)
+    return result
