@@ -25,7 +25,8 @@ import orjson
 import xxhash
 from pydantic import ValidationError
 
-from postmix import __version__, formats, mix, sources, split
+from postmix import __version__, formats, mix, process, sources, split
+from postmix.dedup import near
 from postmix.dedup.exact import first_occurrence
 from postmix.process import EXAMPLES, Result, SourcePlan, Task, example_line, run
 from postmix.recipe import Recipe
@@ -102,6 +103,7 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
             seed=recipe.seed,
             tokenizer=recipe.tokenizer,
             count_tokens=recipe.metadata.total_tokens is not None,
+            near=recipe.dedup.near,
         )
         shards = sources.plan(ds.source, whole=whole, shard_bytes=SHARD_BYTES, **kwargs)
         if not shards:
@@ -145,6 +147,8 @@ class Index:
     ids: np.ndarray
     cost: np.ndarray
     spills: list[str]
+    sigs: list[str] = field(default_factory=list)
+    bands: np.ndarray | None = None
 
 
 def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
@@ -152,6 +156,8 @@ def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
         k: [] for k in ("source", "local", "file", "offset", "length", "keys", "ids", "cost")
     }
     spills: list[str] = []
+    sigs: list[str] = []
+    bands: list[np.ndarray] = []
     for si in priority_order:
         base = 0
         for res in sorted(infos[si].results, key=lambda r: r.order):
@@ -165,11 +171,14 @@ def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
             parts["ids"].append(res.ids)
             parts["cost"].append(res.cost)
             spills.append(res.spill)
+            sigs.append(res.sigs)
+            bands.append(res.bands)
             base += n
     cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
     if not parts["ids"]:
         cat["ids"] = np.empty((0, 16), dtype=np.uint8)
-    return Index(spills=spills, **cat)
+    near = [b for b in bands if b.size] or None
+    return Index(spills=spills, sigs=sigs, bands=np.concatenate(near) if near else None, **cat)
 
 
 class SpillReader:
@@ -214,6 +223,12 @@ def prepare(
     out.mkdir(parents=True, exist_ok=True)
     infos = resolve(recipe, limit)
     procs = num_proc or recipe.num_proc or os.cpu_count() or 1
+    if recipe.decontaminate is not None:
+        from postmix.decontam import build
+
+        process.DECONTAM = build(recipe.decontaminate)
+        if recipe.decontaminate.method == "embedding":
+            procs = 1  # a torch model must not cross fork(); the index lives in this process
     work = tempfile.mkdtemp(prefix=".postmix-", dir=out)
     try:
         tasks = _tasks(infos, work, limit)
@@ -237,8 +252,10 @@ def prepare(
                 f"row {first['row']}: {first['error']}"
             )
         manifest = _finish(recipe, infos, out, work, quarantine)
+        manifest["decontamination"] = _decontam_summary(recipe, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        process.DECONTAM = None
     manifest["seconds"] = round(time.perf_counter() - started, 3)
     _write_json(out / "manifest.json", manifest)
     from postmix.report import write_card, write_report
@@ -253,20 +270,27 @@ def _finish(
     order = sorted(range(len(infos)), key=lambda i: (-recipe.datasets[i].priority, i))
     idx = _index(infos, order)
     first = first_occurrence(idx.keys) if recipe.dedup.exact_key else np.arange(len(idx.keys))
-    is_dup = first != np.arange(len(first))
+    exact = first != np.arange(len(first))
+    near_of = _near_duplicates(recipe, infos, idx, exact)
+    is_dup = exact | (near_of >= 0)
+    first = np.where(near_of >= 0, near_of, first)
     stats = {i: _source_stats(info, recipe) for i, info in enumerate(infos)}
-    for si, n in Counter(idx.source[is_dup].tolist()).items():
-        stats[si]["duplicates"] = n
+    for si in range(len(infos)):
+        mine = idx.source == si
+        stats[si]["duplicates"] = int((mine & is_dup).sum())
+        stats[si]["near_duplicates"] = int((mine & (near_of >= 0)).sum())
 
     selection = _select(recipe, infos, idx, is_dup, stats)
+    if recipe.dedup.near is not None and len(selection["validation"]):
+        selection["train"] = _drop_leaks(recipe, infos, idx, selection, stats, Path(work))
     reader = SpillReader(idx.spills)
     try:
         outputs = _write_outputs(recipe, reader, idx, selection, out, Path(work))
     finally:
         reader.close()
 
-    _write_side_files(out, infos, idx, is_dup, first, quarantine)
-    _write_examples(out, infos, idx, is_dup, first, reader_paths=idx.spills)
+    _write_side_files(out, infos, idx, is_dup, first, near_of, quarantine, Path(work))
+    _write_examples(out, infos, idx, is_dup, first, near_of)
     sources_out = {infos[i].plan.name: stats[i] for i in range(len(infos))}
     for s in sources_out.values():
         s["kept"] = (
@@ -335,12 +359,115 @@ def _write_outputs(
     return outputs
 
 
+def _decontam_summary(recipe: Recipe, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Per benchmark: items indexed and records removed (per-record item ids: removed.jsonl)."""
+    index = process.DECONTAM
+    if recipe.decontaminate is None or index is None:
+        return None
+    removed: Counter[str] = Counter()
+    for s in manifest["sources"].values():
+        removed.update(s["contamination"])
+    return {
+        "method": recipe.decontaminate.method,
+        "benchmarks": {
+            name: {"items": n, "removed": removed.get(name, 0)}
+            for name, n in index.items_per_benchmark.items()
+        },
+        "unmatchable_items": index.unmatchable,
+    }
+
+
+def _near_duplicates(
+    recipe: Recipe, infos: list[SourceInfo], idx: Index, exact: np.ndarray
+) -> np.ndarray:
+    """Near-duplicate resolution among records that survived exact dedup.
+
+    Records are in priority order (source priority, recipe order, position), so
+    a cluster keeps its first record. In one-sided mode (`against`), only
+    records of the cleaned sources are removed, and only for repeating a
+    record of a reference source.
+    """
+    near_of = np.full(len(exact), -1, dtype=np.int64)
+    cfg = recipe.dedup.near
+    if cfg is None or idx.bands is None:
+        return near_of
+    live = np.flatnonzero(~exact)
+    sigs = near.SignatureStore(idx.sigs, cfg.num_perm, order=live)
+    keys, rank = idx.bands[live], np.arange(len(live))
+    if cfg.against:
+        names = [info.plan.name for info in infos]
+        src = idx.source[live]
+        reference = np.isin(src, [names.index(n) for n in cfg.against])
+        cleaned = cfg.sources or [n for n in names if n not in cfg.against]
+        target = np.isin(src, [names.index(n) for n in cleaned])
+        dup = near.resolve_against(
+            keys, rank, sigs, cfg.threshold, reference=reference, target=target
+        )
+    else:
+        dup = near.resolve(keys, rank, sigs, cfg.threshold)
+    hit = dup >= 0
+    near_of[live[hit]] = live[dup[hit]]
+    return near_of
+
+
+def _drop_leaks(
+    recipe: Recipe,
+    infos: list[SourceInfo],
+    idx: Index,
+    selection: dict[str, np.ndarray],
+    stats: dict[int, dict[str, Any]],
+    work: Path,
+) -> np.ndarray:
+    """Train records that near-duplicate a validation record leave train, with a reason.
+
+    Exact copies cannot cross the split (it is drawn from unique records), but a
+    paraphrase can: each one found is dropped from train (every repeat of it)
+    and counted as `dropped:validation_leak`.
+    """
+    cfg = recipe.dedup.near
+    assert cfg is not None and idx.bands is not None
+    train, val = selection["train"], selection["validation"]
+    sigs = near.SignatureStore(idx.sigs, cfg.num_perm)
+    hit, of = near.leaks(idx.bands, sigs, np.unique(train), val, cfg.threshold)
+    if not len(hit):
+        return train
+    with open(work / "leaks.removed", "wb") as fh:
+        for g, v in zip(hit.tolist(), of.tolist()):
+            si = int(idx.source[g])
+            stats[si]["dropped"]["validation_leak"] = (
+                stats[si]["dropped"].get("validation_leak", 0) + 1
+            )
+            res, at = _result_at(
+                sorted(infos[si].results, key=lambda r: r.order), int(idx.local[g])
+            )
+            entry = {
+                "source": infos[si].plan.name,
+                "file": res.labels[int(res.shard[at])],
+                "row": int(res.row[at]),
+                "id": _uuid(idx.ids[g]),
+                "reason": "validation_leak",
+                "of": _uuid(idx.ids[v]),
+                "of_source": infos[int(idx.source[v])].plan.name,
+            }
+            fh.write(orjson.dumps(entry) + b"\n")
+    keep = ~np.isin(train, hit)
+    for si in range(len(infos)):
+        mix_stats = stats[si].get("mix")
+        if mix_stats:
+            lost = int((~keep & (idx.source[train] == si)).sum())
+            mix_stats["train"] -= lost
+            mix_stats["achieved"] -= lost
+    return train[keep]
+
+
 def _source_stats(info: SourceInfo, recipe: Recipe) -> dict[str, Any]:
     dropped: Counter[str] = Counter()
+    contaminated: Counter[str] = Counter()
     categories: Counter[str] = Counter()
     langs: Counter[str] = Counter()
     for r in info.results:
         dropped.update(r.dropped)
+        contaminated.update(r.contaminated)
         categories.update(r.categories)
         langs.update(r.langs)
     pairs = np.concatenate([r.chosen_longer for r in info.results]) if info.results else np.empty(0)
@@ -355,7 +482,8 @@ def _source_stats(info: SourceInfo, recipe: Recipe) -> dict[str, Any]:
         "kept": 0,
         "dropped": dict(sorted(dropped.items())),
         "duplicates": 0,
-        "contaminated": 0,
+        "contaminated": sum(contaminated.values()),
+        "contamination": dict(sorted(contaminated.items())),
         "invalid": sum(r.invalid for r in info.results),
         "chars": _summary(chars),
         "categories": dict(categories.most_common(50)),
@@ -453,17 +581,13 @@ def _write_side_files(
     idx: Index,
     is_dup: np.ndarray,
     first: np.ndarray,
+    near_of: np.ndarray,
     quarantine: list[bytes],
+    work: Path,
 ) -> None:
-    """quarantine.jsonl (malformed rows) and removed.jsonl (every dropped or duplicate record)."""
+    """quarantine.jsonl (malformed rows) and removed.jsonl (every record that left)."""
     with files.atomic_path(out / "quarantine.jsonl") as tmp, open(tmp, "wb") as fh:
         fh.writelines(quarantine)
-    locate: dict[int, tuple[int, Result]] = {}
-    for info in infos:
-        base = 0
-        for res in sorted(info.results, key=lambda r: r.order):
-            locate[id(res)] = (base, res)
-            base += len(res.keys)
     with files.atomic_path(out / "removed.jsonl") as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
         for info in infos:
             for res in sorted(info.results, key=lambda r: r.order):
@@ -478,11 +602,14 @@ def _write_side_files(
                 "file": res.labels[int(res.shard[at])],
                 "row": int(res.row[at]),
                 "id": _uuid(idx.ids[g]),
-                "reason": "duplicate",
+                "reason": "near_duplicate" if near_of[g] >= 0 else "duplicate",
                 "of": _uuid(idx.ids[first[g]]),
                 "of_source": infos[int(idx.source[first[g]])].plan.name,
             }
             fh.write(orjson.dumps(entry) + b"\n")
+        leaks = work / "leaks.removed"
+        if leaks.exists():
+            fh.write(leaks.read_bytes())
 
 
 def _write_examples(
@@ -491,10 +618,10 @@ def _write_examples(
     idx: Index,
     is_dup: np.ndarray,
     first: np.ndarray,
-    reader_paths: list[str],
+    near_of: np.ndarray,
 ) -> None:
     """examples.jsonl: a few kept, dropped and duplicate records per source, for the report."""
-    reader = SpillReader(reader_paths)
+    reader = SpillReader(idx.spills)
     lines: list[bytes] = []
     try:
         for si, info in enumerate(infos):
@@ -504,12 +631,10 @@ def _write_examples(
                 lines.append(example_line(name, "kept", _row(reader, idx, g)))
             for r in sorted(info.results, key=lambda r: r.order):
                 lines.extend(r.examples)
-            for g in np.flatnonzero(mine & is_dup)[:EXAMPLES].tolist():
-                lines.append(
-                    example_line(
-                        name, "duplicate", _row(reader, idx, g), of=_row(reader, idx, int(first[g]))
-                    )
-                )
+            for kind, mask in (("duplicate", near_of < 0), ("near_duplicate", near_of >= 0)):
+                for g in np.flatnonzero(mine & is_dup & mask)[:EXAMPLES].tolist():
+                    of = _row(reader, idx, int(first[g]))
+                    lines.append(example_line(name, kind, _row(reader, idx, g), of=of))
     finally:
         reader.close()
     with files.atomic_path(out / "examples.jsonl") as tmp:

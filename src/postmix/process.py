@@ -20,6 +20,8 @@ import numpy as np
 import orjson
 
 from postmix import filters, formats, sources, transforms
+from postmix.decontam import Index
+from postmix.dedup.near import NearConfig, sketch
 from postmix.formats.base import ConvertContext
 from postmix.recipe import StepList
 from postmix.schema import (
@@ -61,6 +63,7 @@ class SourcePlan:
     seed: int
     tokenizer: str | None
     count_tokens: bool
+    near: NearConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ class Result:
     cost: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     chars: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     chosen_longer: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    bands: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.uint64))
+    contaminated: Counter[str] = field(default_factory=Counter)
     spill: str = ""
     removed: str = ""
+    sigs: str = ""
     quarantine: list[bytes] = field(default_factory=list)
     categories: Counter[str] = field(default_factory=Counter)
     langs: Counter[str] = field(default_factory=Counter)
@@ -183,20 +189,30 @@ def run(task: Task) -> Result:
     res = Result(source=plan.index, order=task.order, labels=[s.label for s in task.shards])
     os.makedirs(task.spill_dir, exist_ok=True)
     stem = os.path.join(task.spill_dir, f"{plan.index:04d}-{task.order:05d}")
-    res.spill, res.removed = stem + ".spill", stem + ".removed"
+    res.spill, res.removed, res.sigs = stem + ".spill", stem + ".removed", stem + ".sigs"
+    bands: list[np.ndarray] = []
     to_row = SCHEMAS[plan.schema]
     cols: dict[str, list[Any]] = {
         k: [] for k in ("keys", "ids", "row", "shard", "length", "cost", "chars", "cl")
     }
 
-    with open(res.spill, "wb") as spill, open(res.removed, "wb") as removed:
+    with (
+        open(res.spill, "wb") as spill,
+        open(res.removed, "wb") as removed,
+        open(res.sigs, "wb") as sigs,
+    ):
         batch: Batch = []
         positions: list[tuple[int, int]] = []
 
         def flush() -> None:
             kept, where = _apply_steps(steps, batch, positions, res, removed, plan)
+            kept, where = _decontaminate(kept, where, res, removed, plan)
             if not kept:
                 return
+            if plan.near is not None:
+                sk = sketch(kept, plan.near)
+                sigs.write(sk.signatures.tobytes())
+                bands.append(sk.keys)
             costs = _costs(steps.env, kept) if plan.count_tokens else None
             for i, rec in enumerate(kept):
                 line = orjson.dumps(to_row(rec)) + b"\n"
@@ -251,6 +267,9 @@ def run(task: Task) -> Result:
     res.cost = np.asarray(cols["cost"], dtype=np.int64)
     res.chars = np.asarray(cols["chars"], dtype=np.int32)
     res.chosen_longer = np.asarray(cols["cl"], dtype=np.int8)
+    if plan.near is not None:
+        width = plan.near.bands[0]
+        res.bands = np.concatenate(bands) if bands else np.empty((0, width), np.uint64)
     return res
 
 
@@ -291,6 +310,34 @@ def _apply_steps(
             )
         batch, positions = kept, kept_pos
     return batch, positions
+
+
+# The decontamination index of the run: built once in the main process before the
+# workers fork, so every worker shares it (see pipeline.prepare).
+DECONTAM: Index | None = None
+
+
+def _decontaminate(
+    batch: Batch, where: list[tuple[int, int, bytes]], res: Result, removed: Any, plan: SourcePlan
+) -> tuple[Batch, list[tuple[int, int, bytes]]]:
+    """Drop records that hold a benchmark item, naming the item (`contaminated:<benchmark>`)."""
+    if DECONTAM is None or not batch:
+        return batch, where
+    kept, kept_where = [], []
+    for rec, at, match in zip(batch, where, DECONTAM.check(batch)):
+        if match is None:
+            kept.append(rec)
+            kept_where.append(at)
+            continue
+        bucket = f"contaminated:{match.benchmark}"
+        res.contaminated[match.benchmark] += 1
+        detail = f"{match.benchmark} item {match.item_id} (score {match.score:.2f})"
+        removed.write(_removed_line(plan, res.labels[at[1]], at[0], rec["id"], bucket, detail))
+        if res.contaminated[match.benchmark] <= EXAMPLES:
+            item = {"benchmark": match.benchmark, "item_id": match.item_id}
+            item["text"] = DECONTAM.text(match.benchmark, match.item_id)
+            res.examples.append(example_line(plan.name, bucket, rec, detail=detail, match=item))
+    return kept, kept_where
 
 
 def _costs(env: StepEnv, batch: Batch) -> list[int]:

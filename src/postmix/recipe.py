@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from postmix import filters, formats, transforms
+from postmix.decontam import DecontamConfig
+from postmix.dedup.near import NearConfig
 
 SCHEMAS_BY_KIND: dict[str, tuple[str, ...]] = {
     "messages": ("sft", "preference", "prompt", "text"),
@@ -100,7 +102,7 @@ class ExactDedup(Strict):
 
 class Dedup(Strict):
     exact: bool | ExactDedup = True
-    near: dict[str, Any] | None = None
+    near: NearConfig | None = None
 
     @property
     def exact_key(self) -> str | None:
@@ -131,7 +133,7 @@ class Recipe(Strict):
     num_proc: int | None = Field(default=None, ge=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     dedup: Dedup = Field(default_factory=Dedup)
-    decontaminate: dict[str, Any] | None = None
+    decontaminate: DecontamConfig | None = None
     validation: Validation = Field(default_factory=Validation)
     output: Output = Field(default_factory=Output)
 
@@ -148,6 +150,10 @@ class Recipe(Strict):
                 "mix_ratio is set on some datasets but not on "
                 f"{', '.join(missing)}: give every dataset a mix_ratio, or none"
             )
+        near = self.dedup.near
+        unknown = sorted(set((near.against or []) + (near.sources or [])) - set(names)) if near else []
+        if unknown:
+            raise ValueError(f"dedup.near names datasets that are not in the recipe: {unknown}")
         if self.metadata.total_tokens and not self.tokenizer:
             raise ValueError("metadata.total_tokens counts tokens: set `tokenizer:`")
         kinds = SCHEMAS_BY_KIND[self.output.schema_]
