@@ -28,10 +28,11 @@ from pydantic import ValidationError
 from postmix import __version__, formats, mix, process, sources, split
 from postmix.dedup import near
 from postmix.dedup.exact import first_occurrence
-from postmix.process import EXAMPLES, Result, SourcePlan, Task, example_line, run
+from postmix.process import EXAMPLES, Result, SourcePlan, Task, TokenizeSpec, example_line, run
 from postmix.recipe import Recipe
 from postmix.schema import uuid_str
 from postmix.writers import files
+from postmix.writers import tokenized as tokenized_out
 
 CHUNK = 20_000
 SHARD_BYTES = 16 << 20  # small enough that two workers finish together on a few big files
@@ -104,12 +105,26 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
             tokenizer=recipe.tokenizer,
             count_tokens=recipe.metadata.total_tokens is not None,
             near=recipe.dedup.near,
+            tokenize=_tokenize_spec(recipe),
         )
         shards = sources.plan(ds.source, whole=whole, shard_bytes=SHARD_BYTES, **kwargs)
         if not shards:
             raise FileNotFoundError(f"datasets[{i}] ({ds.name}): no data found at {ds.source!r}")
         infos.append(SourceInfo(plan=plan, shards=shards, chosen_by=chosen_by, whole=whole))
     return infos
+
+
+def _tokenize_spec(recipe: Recipe) -> TokenizeSpec | None:
+    if not recipe.tokenizes:
+        return None
+    return TokenizeSpec(
+        formats=tuple(recipe.formats),
+        special_tokens=recipe.special_tokens,
+        train_on=recipe.train_on,
+        max_length=recipe.seq_length,
+        over_length=recipe.over_length,
+        write=recipe.output.schema_ == "tokenized",
+    )
 
 
 def _tasks(infos: list[SourceInfo], spill_dir: str, limit: int | None) -> list[Task]:
@@ -149,6 +164,8 @@ class Index:
     spills: list[str]
     sigs: list[str] = field(default_factory=list)
     bands: np.ndarray | None = None
+    ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
+    binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
 
 
 def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
@@ -158,6 +175,7 @@ def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
     spills: list[str] = []
     sigs: list[str] = []
     bands: list[np.ndarray] = []
+    ntok: list[list[int]] = []
     for si in priority_order:
         base = 0
         for res in sorted(infos[si].results, key=lambda r: r.order):
@@ -173,12 +191,19 @@ def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
             spills.append(res.spill)
             sigs.append(res.sigs)
             bands.append(res.bands)
+            ntok.extend(res.ntok)
             base += n
     cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
     if not parts["ids"]:
         cat["ids"] = np.empty((0, 16), dtype=np.uint8)
     near = [b for b in bands if b.size] or None
-    return Index(spills=spills, sigs=sigs, bands=np.concatenate(near) if near else None, **cat)
+    return Index(
+        spills=spills,
+        sigs=sigs,
+        bands=np.concatenate(near) if near else None,
+        ntok=np.asarray(ntok, dtype=np.int64) if ntok else None,
+        **cat,
+    )
 
 
 class SpillReader:
@@ -269,6 +294,7 @@ def _finish(
 ) -> dict[str, Any]:
     order = sorted(range(len(infos)), key=lambda i: (-recipe.datasets[i].priority, i))
     idx = _index(infos, order)
+    idx.binary = recipe.output.schema_ == "tokenized"
     first = first_occurrence(idx.keys) if recipe.dedup.exact_key else np.arange(len(idx.keys))
     exact = first != np.arange(len(first))
     near_of = _near_duplicates(recipe, infos, idx, exact)
@@ -285,7 +311,7 @@ def _finish(
         selection["train"] = _drop_leaks(recipe, infos, idx, selection, stats, Path(work))
     reader = SpillReader(idx.spills)
     try:
-        outputs = _write_outputs(recipe, reader, idx, selection, out, Path(work))
+        outputs, packing = _write_outputs(recipe, reader, idx, selection, out, Path(work))
     finally:
         reader.close()
 
@@ -300,7 +326,8 @@ def _finish(
             - s["duplicates"]
             - s["contaminated"]
         )
-    return {
+    _token_stats(recipe, idx, is_dup, selection, stats)
+    manifest = {
         "postmix": __version__,
         "recipe": recipe.model_dump(mode="json", by_alias=True),
         "sources": sources_out,
@@ -316,6 +343,12 @@ def _finish(
             "examples": "examples.jsonl",
         },
     }
+    if packing:
+        manifest["packing"] = packing
+    tokenizer = _save_tokenizer(recipe, out)
+    if tokenizer:
+        manifest["tokenizer"] = tokenizer
+    return manifest
 
 
 def _write_outputs(
@@ -325,23 +358,31 @@ def _write_outputs(
     selection: dict[str, np.ndarray],
     out: Path,
     work: Path,
-) -> list[dict[str, Any]]:
-    """Each split in the output format, rows shuffled (seeded) unless `output.shuffle` is off."""
-    fmt, prefix = (
-        recipe.output.file_format,
-        (f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""),
-    )
-    splits: dict[str, files.Chunks] = {}
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each split in the output format, rows shuffled (seeded) unless `output.shuffle` is off.
+
+    Returns the outputs and, for packed tokenized output, packing stats per split.
+    """
+    fmt = recipe.output.file_format
+    prefix = f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""
+    chosen_of: dict[str, np.ndarray] = {}
     for name, chosen in selection.items():
         if name == "validation" and recipe.validation.ratio == 0:
             continue
         if recipe.output.shuffle:
             chosen = chosen[_rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
-        splits[name] = lambda chosen=chosen: reader.lines(idx, chosen)
-    schema = files.arrow_schema(*splits.values()) if fmt == "parquet" else None
-    outputs, paths = [], {}
+        chosen_of[name] = chosen
+    splits = {name: (lambda c=c: reader.lines(idx, c)) for name, c in chosen_of.items()}
+    tokenized = recipe.output.schema_ == "tokenized"
+    schema = files.arrow_schema(*splits.values()) if fmt == "parquet" and not tokenized else None
+    outputs, paths, packing = [], {}, {}
     for name, chunks in splits.items():
-        if fmt == "parquet":
+        if tokenized:
+            path = (work if fmt == "disk" else out) / f"{prefix}{name}.parquet"
+            rows, sha, stats = _write_tokenized(recipe, reader, idx, chosen_of[name], path)
+            if stats:
+                packing[name] = stats
+        elif fmt == "parquet":
             path = out / f"{prefix}{name}.parquet"
             rows, sha = files.write_parquet(path, chunks, schema)
         else:
@@ -356,7 +397,74 @@ def _write_outputs(
             {"path": f"{target.name}/{name}", "split": name, "rows": counts[name], "sha256": None}
             for name in counts
         ]
-    return outputs
+    return outputs, packing
+
+
+def _write_tokenized(
+    recipe: Recipe, reader: SpillReader, idx: Index, chosen: np.ndarray, path: Path
+) -> tuple[int, str, dict[str, Any] | None]:
+    """Token ids of the chosen records (every format variant), packed when the recipe asks."""
+
+    def fetch(positions: np.ndarray) -> list[bytes]:
+        return [b for chunk in reader.lines(idx, chosen[positions]) for b in chunk]
+
+    lengths = None
+    if recipe.packing and idx.ntok is not None:
+        lengths = idx.ntok[chosen].reshape(-1)
+    return tokenized_out.write(
+        path, fetch, len(chosen), lengths=lengths, max_length=recipe.seq_length
+    )
+
+
+def _save_tokenizer(recipe: Recipe, out: Path) -> dict[str, Any] | None:
+    """The tokenizer with the (first) template installed, saved with the data for inference."""
+    if not recipe.tokenizes:
+        return None
+    from postmix import templates
+    from postmix.tokenizer import load_tokenizer
+
+    assert recipe.tokenizer is not None
+    tok = load_tokenizer(recipe.tokenizer)
+    for name in reversed(recipe.formats):  # the first format's template ends up installed
+        templates.bind(tok, name, recipe.special_tokens)  # type: ignore[arg-type]
+    tok.save_pretrained(str(out / "tokenizer"))
+    return {
+        "path": "tokenizer",
+        "source": recipe.tokenizer,
+        "template": recipe.formats[0],
+        "expand_formats": recipe.formats if len(recipe.formats) > 1 else None,
+        "train_on": recipe.train_on,
+        "max_seq_length": recipe.seq_length,
+        "over_length": recipe.over_length,
+        "vocab_size": len(tok),
+    }
+
+
+def _token_stats(
+    recipe: Recipe,
+    idx: Index,
+    is_dup: np.ndarray,
+    selection: dict[str, np.ndarray],
+    stats: dict[int, dict[str, Any]],
+) -> None:
+    """Per source: tokens and trainable tokens kept and mixed, share of the budget, epochs."""
+    if idx.ntok is None:
+        return
+    tokens = idx.ntok.sum(axis=1)
+    chosen = np.concatenate(list(selection.values()))
+    grand = float(idx.cost[chosen].sum()) or 1.0
+    for si, s in stats.items():
+        mine = (idx.source == si) & ~is_dup
+        picked = chosen[idx.source[chosen] == si]
+        unique = float(idx.cost[mine].sum())
+        s["tokens"] = {
+            "total": int(tokens[mine].sum()),
+            "trainable": int(unique),
+            "mixed_total": int(tokens[picked].sum()),
+            "mixed_trainable": int(idx.cost[picked].sum()),
+            "share": round(float(idx.cost[picked].sum()) / grand, 4),
+            "epochs": round(float(idx.cost[picked].sum()) / unique, 4) if unique else 0.0,
+        }
 
 
 def _decontam_summary(recipe: Recipe, manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -521,7 +629,9 @@ def _select(
     n_src = len(infos)
     unique = [np.flatnonzero((idx.source == i) & ~is_dup) for i in range(n_src)]
     token_mode = recipe.metadata.total_tokens is not None
-    available = [float(idx.cost[u].sum()) for u in unique]
+    # Budgets count trainable tokens in token mode, records otherwise.
+    cost = idx.cost if token_mode else np.ones(len(idx.cost), dtype=np.int64)
+    available = [float(cost[u].sum()) for u in unique]
     caps = [d.max_samples for d in recipe.datasets]
     if not token_mode:
         available = [min(a, c) if c else a for a, c in zip(available, caps)]
@@ -534,7 +644,7 @@ def _select(
     seed, ratio = recipe.seed, recipe.validation.ratio
     picked = []
     for i in range(n_src):
-        have = idx.cost[unique[i]]
+        have = cost[unique[i]]
         sub = mix.select(
             have, min(budgets[i], float(have.sum())), _rng(seed, "unique", infos[i].plan.name)
         )
@@ -552,8 +662,8 @@ def _select(
     train_parts, val_parts = [], []
     for i, (val, pool) in enumerate(held):
         # When upsampling, `picked` is every unique record, so `pool` is all that is not held out.
-        budget = budgets[i] - float(idx.cost[val].sum())
-        train = pool[mix.select(idx.cost[pool], budget, _rng(seed, "train", infos[i].plan.name))]
+        budget = budgets[i] - float(cost[val].sum())
+        train = pool[mix.select(cost[pool], budget, _rng(seed, "train", infos[i].plan.name))]
         if token_mode and caps[i]:
             train = mix.cap(train, max(caps[i] - len(val), 0))
         train_parts.append(train)
@@ -570,7 +680,7 @@ def _select(
         }
         if token_mode:
             stats[i]["mix"]["target_tokens"] = round(budgets[i])
-            stats[i]["mix"]["achieved_tokens"] = int(idx.cost[train].sum() + idx.cost[val].sum())
+            stats[i]["mix"]["achieved_tokens"] = int(cost[train].sum() + cost[val].sum())
     cat = lambda parts: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)  # noqa: E731
     return {"train": cat(train_parts), "validation": cat(val_parts)}
 
@@ -643,7 +753,7 @@ def _write_examples(
 
 def _row(reader: SpillReader, idx: Index, g: int) -> Any:
     line = next(reader.lines(idx, np.asarray([g])))[0]
-    return orjson.loads(line)
+    return tokenized_out.as_row(line) if idx.binary else orjson.loads(line)
 
 
 def _result_at(results: list[Result], local: int) -> tuple[Result, int]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from postmix import filters, formats, sources, transforms
+from postmix import filters, formats, sources, templates, transforms
 from postmix.decontam import Index
 from postmix.dedup.near import NearConfig, sketch
 from postmix.formats.base import ConvertContext
@@ -36,6 +36,8 @@ from postmix.schema import (
     uuid_str,
 )
 from postmix.steps import Batch, StepEnv, count_tokens
+from postmix.tokenize import tokenize_batch
+from postmix.writers import tokenized
 from postmix.writers.schemas import SCHEMAS
 
 BATCH = 1000
@@ -64,6 +66,19 @@ class SourcePlan:
     tokenizer: str | None
     count_tokens: bool
     near: NearConfig | None = None
+    tokenize: TokenizeSpec | None = None
+
+
+@dataclass(frozen=True)
+class TokenizeSpec:
+    """How stage one renders and tokenizes records (templates, labels, length policy)."""
+
+    formats: tuple[str, ...]
+    special_tokens: str
+    train_on: str
+    max_length: int | None
+    over_length: str
+    write: bool  # the output holds token ids (else tokens only measure budgets)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class Result:
     chars: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     chosen_longer: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
     bands: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.uint64))
+    ntok: list[list[int]] = field(default_factory=list)  # tokens per variant, when tokenizing
     contaminated: Counter[str] = field(default_factory=Counter)
     spill: str = ""
     removed: str = ""
@@ -122,6 +138,7 @@ class Steps:
     transforms: list[Any]
     filters: list[tuple[str, bool, Any]]  # (label, bucket_by_detail, fn)
     env: StepEnv
+    renderers: list[Any] = field(default_factory=list)  # one per format, when tokenizing
 
 
 _STEPS: dict[str, Steps] = {}
@@ -152,6 +169,11 @@ def build_steps(plan: SourcePlan) -> Steps:
         ],
         env=env,
     )
+    if plan.tokenize is not None:
+        built.renderers = [
+            templates.bind(env.tokenizer, name, plan.tokenize.special_tokens)  # type: ignore[arg-type]
+            for name in plan.tokenize.formats
+        ]
     _STEPS[key] = built
     return built
 
@@ -191,7 +213,7 @@ def run(task: Task) -> Result:
     stem = os.path.join(task.spill_dir, f"{plan.index:04d}-{task.order:05d}")
     res.spill, res.removed, res.sigs = stem + ".spill", stem + ".removed", stem + ".sigs"
     bands: list[np.ndarray] = []
-    to_row = SCHEMAS[plan.schema]
+    to_row = SCHEMAS.get(plan.schema)
     cols: dict[str, list[Any]] = {
         k: [] for k in ("keys", "ids", "row", "shard", "length", "cost", "chars", "cl")
     }
@@ -207,15 +229,25 @@ def run(task: Task) -> Result:
         def flush() -> None:
             kept, where = _apply_steps(steps, batch, positions, res, removed, plan)
             kept, where = _decontaminate(kept, where, res, removed, plan)
+            variants: list[list[Any]] = []
+            if plan.tokenize is not None:
+                kept, where, variants = _tokenize(steps, kept, where, res, removed, plan)
             if not kept:
                 return
             if plan.near is not None:
                 sk = sketch(kept, plan.near)
                 sigs.write(sk.signatures.tobytes())
                 bands.append(sk.keys)
-            costs = _costs(steps.env, kept) if plan.count_tokens else None
+            if variants:
+                costs = [sum(v.n_trainable for v in vs) for vs in variants]
+                res.ntok.extend([v.n_tokens for v in vs] for vs in variants)
+            else:
+                costs = _costs(steps.env, kept) if plan.count_tokens else None
             for i, rec in enumerate(kept):
-                line = orjson.dumps(to_row(rec)) + b"\n"
+                if plan.tokenize is not None and plan.tokenize.write:
+                    line = tokenized.encode(rec, variants[i])
+                else:
+                    line = orjson.dumps(to_row(rec)) + b"\n"
                 spill.write(line)
                 cols["keys"].append(prompt_key(rec, plan.dedup_key) if plan.dedup_key else 0)
                 cols["ids"].append(where[i][2])
@@ -338,6 +370,44 @@ def _decontaminate(
             item["text"] = DECONTAM.text(match.benchmark, match.item_id)
             res.examples.append(example_line(plan.name, bucket, rec, detail=detail, match=item))
     return kept, kept_where
+
+
+def _tokenize(
+    steps: Steps,
+    batch: Batch,
+    where: list[tuple[int, int, bytes]],
+    res: Result,
+    removed: Any,
+    plan: SourcePlan,
+) -> tuple[Batch, list[tuple[int, int, bytes]], list[list[Any]]]:
+    """Render and tokenize in every format; a record any format drops is dropped with its reason."""
+    spec = plan.tokenize
+    assert spec is not None
+    results = [
+        tokenize_batch(
+            batch,
+            steps.env.tokenizer,
+            renderer,
+            train_on=spec.train_on,  # type: ignore[arg-type]
+            max_length=spec.max_length,
+            over_length=spec.over_length,  # type: ignore[arg-type]
+        )
+        for renderer in steps.renderers
+    ]
+    kept, kept_where, variants = [], [], []
+    for i, (rec, at) in enumerate(zip(batch, where)):
+        per_format = [r[i] for r in results]
+        reason = next((r for r in per_format if isinstance(r, str)), None)
+        if reason is None:
+            kept.append(rec)
+            kept_where.append(at)
+            variants.append(per_format)
+            continue
+        res.dropped[reason] += 1
+        removed.write(_removed_line(plan, res.labels[at[1]], at[0], rec["id"], reason, ""))
+        if res.dropped[reason] <= EXAMPLES:
+            res.examples.append(example_line(plan.name, f"dropped:{reason}", rec, detail=reason))
+    return kept, kept_where, variants
 
 
 def _costs(env: StepEnv, batch: Batch) -> list[int]:

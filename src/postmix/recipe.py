@@ -27,6 +27,7 @@ from postmix.dedup.near import NearConfig
 
 SCHEMAS_BY_KIND: dict[str, tuple[str, ...]] = {
     "messages": ("sft", "preference", "prompt", "text"),
+    "tokenized": ("sft", "preference", "prompt", "text"),
     "conversations": ("sft", "preference", "prompt"),
     "prompt_response": ("sft",),
     "sharegpt": ("sft", "preference"),
@@ -119,9 +120,9 @@ class Validation(Strict):
 
 class Output(Strict):
     dir: str = "out"
-    schema_: Literal["messages", "conversations", "prompt_response", "sharegpt", "alpaca"] = Field(
-        default="messages", alias="schema"
-    )
+    schema_: Literal[
+        "messages", "conversations", "prompt_response", "sharegpt", "alpaca", "tokenized"
+    ] = Field(default="messages", alias="schema")
     file_format: Literal["jsonl", "parquet", "disk"] = "jsonl"
     shuffle: bool = True
 
@@ -129,6 +130,13 @@ class Output(Strict):
 class Recipe(Strict):
     metadata: Metadata = Field(default_factory=Metadata)
     tokenizer: str | None = None
+    template: str | None = None  # a built-in template name, or "tokenizer" (its own)
+    special_tokens: Literal["text", "add"] = "text"
+    train_on: Literal["all_assistant", "last_assistant", "all"] = "all_assistant"
+    packing: bool = False
+    max_seq_length: int | None = Field(default=None, gt=0)
+    over_length: Literal["drop", "truncate", "error"] = "drop"
+    expand_formats: list[str] | None = None
     seed: int = 42
     num_proc: int | None = Field(default=None, ge=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
@@ -151,11 +159,14 @@ class Recipe(Strict):
                 f"{', '.join(missing)}: give every dataset a mix_ratio, or none"
             )
         near = self.dedup.near
-        unknown = sorted(set((near.against or []) + (near.sources or [])) - set(names)) if near else []
+        unknown = (
+            sorted(set((near.against or []) + (near.sources or [])) - set(names)) if near else []
+        )
         if unknown:
             raise ValueError(f"dedup.near names datasets that are not in the recipe: {unknown}")
         if self.metadata.total_tokens and not self.tokenizer:
             raise ValueError("metadata.total_tokens counts tokens: set `tokenizer:`")
+        self._check_tokenized()
         kinds = SCHEMAS_BY_KIND[self.output.schema_]
         if self.metadata.kind not in kinds:
             raise ValueError(
@@ -163,6 +174,51 @@ class Recipe(Strict):
                 f"{self.metadata.kind!r} records; it holds {', '.join(kinds)}"
             )
         return self
+
+    def _check_tokenized(self) -> None:
+        from postmix import templates
+
+        tokenized = self.output.schema_ == "tokenized"
+        for name in [self.template, *(self.expand_formats or [])]:
+            if name is not None and name not in templates.names():
+                raise ValueError(
+                    f"unknown template {name!r}; known: {', '.join(templates.names())}"
+                )
+        if (tokenized or self.template or self.expand_formats) and not self.tokenizer:
+            raise ValueError("templates and tokenized output need `tokenizer:`")
+        if self.expand_formats and not tokenized:
+            raise ValueError(
+                "expand_formats renders records into token ids: set output.schema: tokenized"
+            )
+        if tokenized and self.output.file_format == "jsonl":
+            raise ValueError(
+                "output.schema tokenized is written as parquet or disk: set output.file_format"
+            )
+        if self.packing:
+            if not tokenized:
+                raise ValueError("packing: true packs token ids: set output.schema: tokenized")
+            if not self.seq_length:
+                raise ValueError("packing needs max_seq_length (top level or metadata)")
+            if self.metadata.kind not in ("sft", "text"):
+                raise ValueError(
+                    f"packing applies to sft and text records, not {self.metadata.kind}"
+                )
+
+    @property
+    def seq_length(self) -> int | None:
+        return self.max_seq_length or self.metadata.max_seq_length
+
+    @property
+    def tokenizes(self) -> bool:
+        """Records are rendered and tokenized in stage one (outputs, or trainable-token budgets)."""
+        return self.output.schema_ == "tokenized" or (
+            self.template is not None and self.metadata.total_tokens is not None
+        )
+
+    @property
+    def formats(self) -> list[str]:
+        """The templates each record is rendered in (bagel's expand_formats, or the one)."""
+        return self.expand_formats or [self.template or "tokenizer"]
 
     def kind_of(self, ds: DatasetSpec) -> str:
         return ds.kind or self.metadata.kind

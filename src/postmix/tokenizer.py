@@ -8,11 +8,15 @@ a slow tokenizer class, neither of which this step should depend on.
 
 from __future__ import annotations
 
+import json
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 # SentencePiece piece types (sentencepiece_model.proto).
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -126,7 +130,10 @@ def spm_backend(m: SpmModel) -> Any:
     tk = Tokenizer(model)
     steps = [normalizers.Precompiled(m.charsmap)] if m.charsmap else []
     if m.remove_extra_whitespaces:
-        steps += [normalizers.Strip(left=False, right=True), normalizers.Replace(Regex(" {2,}"), " ")]
+        steps += [
+            normalizers.Strip(left=False, right=True),
+            normalizers.Replace(Regex(" {2,}"), " "),
+        ]
     if steps:
         tk.normalizer = normalizers.Sequence(steps)
     scheme = "first" if m.add_dummy_prefix else "never"
@@ -163,3 +170,104 @@ def sentencepiece_tokenizer(path: Path) -> Any:
         unk_token=unk,
         pad_token=m.piece(m.pad_id) or unk or eos,
     )
+
+
+def _byte_alphabet() -> dict[int, int]:
+    """GPT-2's byte-level alphabet as a `str.translate` table: visible char -> byte (as latin-1)."""
+    visible = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    visible += range(ord("®"), ord("ÿ") + 1)
+    chars = {b: b for b in visible}
+    n = 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = 256 + n
+            n += 1
+    return {c: b for b, c in chars.items()}
+
+
+BYTE_LEVEL = _byte_alphabet()
+BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+# Normalizers that leave text as it is (NFC only changes text that is not NFC already).
+NEUTRAL_NORMALIZERS = (
+    {"type": "NFC"},
+    {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+)
+
+
+@dataclass(frozen=True)
+class TokenBytes:
+    """The exact bytes every token id stands for, back to back: a decoder as numpy arrays.
+
+    Only built for the two decoders that are byte-exact (byte-level BPE and
+    SentencePiece-style `▁` + byte fallback) on a tokenizer whose normalizer
+    leaves text unchanged; everything derived from it is checked by comparing
+    a record's decoded bytes with its text.
+    """
+
+    blob: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+
+    def decode(self, ids: np.ndarray) -> np.ndarray:
+        """The bytes of `ids` (uint8), gathered in one numpy indexing step."""
+        lens = self.length[ids]
+        out_start = np.cumsum(lens) - lens
+        idx = np.arange(int(lens.sum())) + np.repeat(self.offset[ids] - out_start, lens)
+        return self.blob[idx]
+
+
+def _decoder_kind(spec: dict[str, Any] | None) -> str | None:
+    """'bytelevel' or 'metaspace' for the byte-exact decoders, else None."""
+    if spec is None:
+        return None
+    steps = spec["decoders"] if spec["type"] == "Sequence" else [spec]
+    kinds = set()
+    for step in steps:
+        kind = step["type"]
+        if kind == "ByteLevel":
+            kinds.add("bytelevel")
+        elif kind == "Metaspace" or (
+            kind == "Replace" and step["pattern"] == {"String": "▁"} and step["content"] == " "
+        ):
+            kinds.add("metaspace")
+        elif not (kind in ("ByteFallback", "Fuse") or (kind == "Strip" and step["content"] == " ")):
+            return None
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _neutral(spec: dict[str, Any] | None) -> bool:
+    if spec is None:
+        return True
+    if spec["type"] == "Sequence":
+        return all(map(_neutral, spec["normalizers"]))
+    return any(all(spec.get(k) == v for k, v in n.items()) for n in NEUTRAL_NORMALIZERS)
+
+
+def _state(component: Any) -> dict[str, Any] | None:
+    return None if component is None else json.loads(component.__getstate__())
+
+
+def token_bytes(backend: Any) -> TokenBytes | None:
+    """The byte table of a `tokenizers.Tokenizer`, or None where decoding is not byte-exact."""
+    kind = _decoder_kind(_state(backend.decoder))
+    if kind is None or not _neutral(_state(backend.normalizer)):
+        return None
+    added = backend.get_added_tokens_decoder()
+    pieces = []
+    for i in range(backend.get_vocab_size(with_added_tokens=True)):
+        if i in added:
+            pieces.append(added[i].content.encode())
+            continue
+        token = backend.id_to_token(i) or ""
+        if kind == "bytelevel":
+            try:
+                pieces.append(token.translate(BYTE_LEVEL).encode("latin-1"))
+            except UnicodeEncodeError:
+                return None
+        elif m := BYTE_PIECE.fullmatch(token):
+            pieces.append(bytes([int(m[1], 16)]))
+        else:
+            pieces.append(token.replace("▁", " ").encode())
+    length = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    offset = np.concatenate(([0], np.cumsum(length)[:-1]))
+    return TokenBytes(np.frombuffer(b"".join(pieces), dtype=np.uint8), offset, length)

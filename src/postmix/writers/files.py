@@ -101,11 +101,12 @@ def write_parquet(path: Path, chunks: Chunks, schema: Any) -> tuple[int, str]:
 
 
 def write_disk(path: Path, splits: dict[str, Path]) -> dict[str, int]:
-    """A `save_to_disk` DatasetDict built from already written JSONL splits."""
+    """A `save_to_disk` DatasetDict built from already written JSONL or Parquet splits."""
     from datasets import DatasetDict, load_dataset
 
     data = {name: str(p) for name, p in splits.items() if p.stat().st_size > 0}
-    dd = load_dataset("json", data_files=data) if data else DatasetDict()
+    builder = "parquet" if any(p.suffix == ".parquet" for p in splits.values()) else "json"
+    dd = load_dataset(builder, data_files=data) if data else DatasetDict()
     with atomic_path(path) as tmp:
         DatasetDict(dd).save_to_disk(str(tmp))
     return {name: len(ds) for name, ds in dd.items()}
