@@ -56,12 +56,10 @@ class NgramIndex:
     def _passes(self, words: shingle.Words) -> list[shingle.Ngrams]:
         """The record n-grams to look up: n-grams, runs as long as short items, short texts."""
         whole = shingle.ngrams(words, self.n, whole_short=True)
+        full = whole.length == self.n
         exact = whole.length < min(self.min_words, self.n)
-        short = shingle.Ngrams(
-            whole.hashes[exact], whole.row[exact], whole.start[exact], whole.length[exact]
-        )
         runs = [shingle.ngrams(words, k, whole_short=False) for k in self._run_lengths]
-        return [shingle.ngrams(words, self.n, whole_short=False), *runs, short]
+        return [_select(whole, full), *runs, _select(whole, exact)]
 
     def check(self, records: list[dict], fields: list[str]) -> list[Match | None]:
         pieces = Pieces.of_records(records, fields)
@@ -118,3 +116,9 @@ class NgramIndex:
             found = self.items[it[k]]
             out[r[k]] = Match(found.benchmark, found.item_id, float(sc[k]), " ".join(words))
         return out
+
+
+def _select(grams: shingle.Ngrams, mask: np.ndarray) -> shingle.Ngrams:
+    return shingle.Ngrams(
+        grams.hashes[mask], grams.row[mask], grams.start[mask], grams.length[mask]
+    )

@@ -66,7 +66,7 @@ def words_of(text: str) -> list[str]:
     return _WORD_RE.findall(normalize(text))
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def mix64(z: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer: spreads polynomial hashes over all 64 bits."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -85,7 +85,6 @@ class Words:
         return np.bincount(self.row, minlength=self.n_rows)
 
 
-@cache
 def _powers(size: int) -> tuple[np.ndarray, np.ndarray]:
     """P**i and P**-i mod 2**64 for i < size (P is odd, hence invertible)."""
     inverse = np.uint64(pow(int(_P), -1, 1 << 64))
@@ -93,6 +92,9 @@ def _powers(size: int) -> tuple[np.ndarray, np.ndarray]:
         np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _P)]),
         np.cumprod(np.r_[np.uint64(1), np.full(size - 1, inverse)]),
     )
+
+
+_cached_powers = cache(_powers)
 
 
 def _hash_chunk(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +111,11 @@ def _hash_chunk(encoded: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(begins)
     if not len(starts):
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    power, inverse = _powers(max(BATCH_BYTES, 1 << int(len(buf) - 1).bit_length()))
+    # one text longer than a batch gets its own, uncached, powers
+    fits = len(buf) <= BATCH_BYTES
+    power, inverse = _cached_powers(BATCH_BYTES) if fits else _powers(len(buf))
     terms = _BYTE_VALUE[buf] * power[: len(buf)]
-    hashes = _mix(np.add.reduceat(terms, starts) * inverse[starts])
+    hashes = mix64(np.add.reduceat(terms, starts) * inverse[starts])
     text_starts = np.cumsum([0] + [len(e) + 1 for e in encoded[:-1]])
     return hashes, np.searchsorted(text_starts, starts, side="right") - 1
 
@@ -169,6 +173,6 @@ def ngrams(w: Words, n: int, *, whole_short: bool) -> Ngrams:
     row = np.concatenate([w.row[full], short_rows])
     start = np.concatenate([full - first[w.row[full]], np.zeros(len(short_rows), np.int64)])
     length = np.concatenate([np.full(len(full), n, np.int64), counts[short_rows]])
-    hashes = _mix(np.concatenate([acc[full], short_hashes]))
+    hashes = mix64(np.concatenate([acc[full], short_hashes]))
     order = np.argsort(row, kind="stable")
     return Ngrams(hashes[order], row[order], start[order], length[order])
