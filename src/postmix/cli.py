@@ -94,12 +94,28 @@ def inspect(
     ],
     sample: Annotated[int, typer.Option(help="Show N records")] = 3,
     source: Annotated[str | None, typer.Option(help="Only records of this source")] = None,
+    tokens: Annotated[bool, typer.Option(help="Colour trained tokens of tokenized rows")] = False,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Tokenizer for --tokens (default: DIR/tokenizer)")
+    ] = None,
 ) -> None:
     """Counts, length stats and a few rendered samples of a prepared dataset."""
     from postmix.inspect import inspect_path
 
     out = Console(width=None if sys.stdout.isatty() else 160)
-    inspect_path(path, sample=sample, source=source, console=out)
+    inspect_path(
+        path, sample=sample, source=source, console=out, tokens=tokens, tokenizer=tokenizer
+    )
+
+
+def _mount() -> None:
+    """Sub-commands that live beside the code they drive (imported lazily: no torch here)."""
+    from postmix.templates.cli import template_app
+
+    app.add_typer(template_app, name="template", help="Show and list chat templates.")
+
+
+_mount()
 
 
 def main() -> None:

@@ -46,6 +46,39 @@ def render(row: dict[str, Any], width: int = 600) -> Panel:
     return Panel(Group(*parts), title=title, title_align="left")
 
 
+TRAINED = "bold black on green"
+
+
+def token_view(tok: Any, ids: list[int], labels: list[int] | None) -> Text:
+    """A tokenized row as text, trained runs (label != -100) highlighted.
+
+    Runs are decoded whole, so multi-byte characters split across tokens show intact.
+    """
+    out = Text()
+    flags = [True] * len(ids) if labels is None else [x != -100 for x in labels]
+    start = 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or flags[end] != flags[start]:
+            out.append(tok.decode(ids[start:end]), style=TRAINED if flags[start] else "")
+            start = end
+    return out
+
+
+def render_tokens(row: dict[str, Any], tok: Any) -> Panel:
+    """A tokenized row (packed or not; pairs show each side) with trained tokens coloured."""
+    if "input_ids" in row:
+        body = token_view(tok, row["input_ids"], row.get("labels"))
+    else:
+        parts = []
+        for key in ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids"):
+            trained = None if key == "prompt_input_ids" else row[key]
+            labels = [-100] * len(row[key]) if trained is None else None
+            parts.append(Text.assemble((f"{key}: ", "bold"), token_view(tok, row[key], labels)))
+        body = Group(*parts)
+    ids = row.get("ids") or row.get("id")
+    return Panel(body, title=f"{row.get('source', '')} {ids}", title_align="left")
+
+
 def file_summary(
     path: Path, source: str | None, keep: int = 50
 ) -> tuple[Table, list[dict[str, Any]]]:
@@ -61,7 +94,7 @@ def file_summary(
         lengths.append(rows.chars(rows.turns(row)))
         if len(samples) < keep:
             samples.append(row)
-    table = Table(title=f"{path.name}: {sum(counts.values()):,} rows")
+    table = Table(title=f"{path.name}: {sum(counts.values()):,} rows", min_width=72)
     table.add_column("source")
     table.add_column("rows", justify="right")
     for name, n in counts.most_common():
@@ -73,8 +106,20 @@ def file_summary(
     return table, samples
 
 
-def inspect_path(path: Path, *, sample: int, source: str | None, console: Console) -> None:
-    """Summary of an output dir (manifest + files) or of one output file."""
+def inspect_path(
+    path: Path,
+    *,
+    sample: int,
+    source: str | None,
+    console: Console,
+    tokens: bool = False,
+    tokenizer: str | None = None,
+) -> None:
+    """Summary of an output dir (manifest + files) or of one output file.
+
+    `tokens` shows tokenized rows with trained tokens coloured, decoded by `tokenizer`
+    (default: the `tokenizer/` saved beside the data).
+    """
     if path.is_dir():
         manifest_path = path / "manifest.json"
         if not manifest_path.exists():
@@ -84,8 +129,18 @@ def inspect_path(path: Path, *, sample: int, source: str | None, console: Consol
         files = [path / o["path"] for o in manifest["outputs"] if (path / o["path"]).exists()]
     else:
         files = [path]
+    tok = None
+    if tokens:
+        from postmix.tokenizer import load_tokenizer
+
+        base = path if path.is_dir() else path.parent
+        spec = tokenizer or str(base / "tokenizer")
+        if not tokenizer and not (base / "tokenizer").is_dir():
+            raise SystemExit(f"--tokens: no tokenizer/ beside {path}; pass --tokenizer")
+        tok = load_tokenizer(spec)
     for f in files:
         table, samples = file_summary(f, source)
         console.print(table)
         for row in itertools.islice(samples, sample):
-            console.print(render(row))
+            tokenized = "input_ids" in row or "prompt_input_ids" in row
+            console.print(render_tokens(row, tok) if tok is not None and tokenized else render(row))
