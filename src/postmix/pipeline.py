@@ -154,7 +154,8 @@ class Index:
     """All surviving records of all sources as parallel arrays, in dedup order."""
 
     source: np.ndarray
-    local: np.ndarray  # index within the source's concatenated arrays
+    row: np.ndarray  # row within its input file
+    label: np.ndarray  # index into `labels`: the input file (or hub split) of the record
     file: np.ndarray  # spill file number
     offset: np.ndarray
     length: np.ndarray
@@ -162,6 +163,7 @@ class Index:
     ids: np.ndarray
     cost: np.ndarray
     spills: list[str]
+    labels: list[str] = field(default_factory=list)
     sigs: list[str] = field(default_factory=list)
     bands: np.ndarray | None = None
     ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
@@ -169,36 +171,36 @@ class Index:
 
 
 def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("source", "local", "file", "offset", "length", "keys", "ids", "cost")
-    }
+    """Concatenate the workers' arrays in dedup order, releasing each worker's copy."""
+    names = ("source", "row", "label", "file", "offset", "length", "keys", "ids", "cost")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     spills: list[str] = []
+    labels: list[str] = []
     sigs: list[str] = []
     bands: list[np.ndarray] = []
     ntok: list[list[int]] = []
     for si in priority_order:
-        base = 0
         for res in sorted(infos[si].results, key=lambda r: r.order):
             n = len(res.keys)
-            parts["source"].append(np.full(n, si, dtype=np.int32))
-            parts["local"].append(np.arange(base, base + n, dtype=np.int64))
+            parts["source"].append(np.full(n, si, dtype=np.int16))
+            parts["row"].append(res.row)
+            parts["label"].append((res.shard + len(labels)).astype(np.int32))
             parts["file"].append(np.full(n, len(spills), dtype=np.int32))
-            parts["offset"].append(res.offset)
-            parts["length"].append(res.length)
-            parts["keys"].append(res.keys)
-            parts["ids"].append(res.ids)
-            parts["cost"].append(res.cost)
+            for name in ("offset", "length", "keys", "ids", "cost"):
+                parts[name].append(getattr(res, name))
             spills.append(res.spill)
+            labels.extend(res.labels)
             sigs.append(res.sigs)
             bands.append(res.bands)
             ntok.extend(res.ntok)
-            base += n
-    cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+            res.release()
+    cat = {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in parts.items()}
     if not parts["ids"]:
         cat["ids"] = np.empty((0, 16), dtype=np.uint8)
     near = [b for b in bands if b.size] or None
     return Index(
         spills=spills,
+        labels=labels,
         sigs=sigs,
         bands=np.concatenate(near) if near else None,
         ntok=np.asarray(ntok, dtype=np.int64) if ntok else None,
@@ -545,13 +547,10 @@ def _drop_leaks(
             stats[si]["dropped"]["validation_leak"] = (
                 stats[si]["dropped"].get("validation_leak", 0) + 1
             )
-            res, at = _result_at(
-                sorted(infos[si].results, key=lambda r: r.order), int(idx.local[g])
-            )
             entry = {
                 "source": infos[si].plan.name,
-                "file": res.labels[int(res.shard[at])],
-                "row": int(res.row[at]),
+                "file": idx.labels[int(idx.label[g])],
+                "row": int(idx.row[g]),
                 "id": _uuid(idx.ids[g]),
                 "reason": "validation_leak",
                 "of": _uuid(idx.ids[v]),
@@ -703,18 +702,16 @@ def _write_side_files(
             for res in sorted(info.results, key=lambda r: r.order):
                 with open(res.removed, "rb") as src:
                     shutil.copyfileobj(src, fh)
-        results = {si: sorted(info.results, key=lambda r: r.order) for si, info in enumerate(infos)}
+        names = [info.plan.name for info in infos]
         for g in np.flatnonzero(is_dup).tolist():
-            si, local = int(idx.source[g]), int(idx.local[g])
-            res, at = _result_at(results[si], local)
             entry = {
-                "source": infos[si].plan.name,
-                "file": res.labels[int(res.shard[at])],
-                "row": int(res.row[at]),
+                "source": names[int(idx.source[g])],
+                "file": idx.labels[int(idx.label[g])],
+                "row": int(idx.row[g]),
                 "id": _uuid(idx.ids[g]),
                 "reason": "near_duplicate" if near_of[g] >= 0 else "duplicate",
                 "of": _uuid(idx.ids[first[g]]),
-                "of_source": infos[int(idx.source[first[g]])].plan.name,
+                "of_source": names[int(idx.source[first[g]])],
             }
             fh.write(orjson.dumps(entry) + b"\n")
         leaks = work / "leaks.removed"
@@ -754,14 +751,6 @@ def _write_examples(
 def _row(reader: SpillReader, idx: Index, g: int) -> Any:
     line = next(reader.lines(idx, np.asarray([g])))[0]
     return tokenized_out.as_row(line) if idx.binary else orjson.loads(line)
-
-
-def _result_at(results: list[Result], local: int) -> tuple[Result, int]:
-    for res in results:
-        if local < len(res.keys):
-            return res, local
-        local -= len(res.keys)
-    raise IndexError(local)
 
 
 def _uuid(raw: np.ndarray) -> str:

@@ -18,6 +18,7 @@ ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
 
 # uuid5 namespace of postmix ids: uuid5(NAMESPACE_URL, "https://postmix/record").
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://postmix/record")
+_ID_PREFIX = ID_NAMESPACE.bytes
 
 
 class Message(TypedDict, total=False):
@@ -157,18 +158,30 @@ def record_id_bytes(rec: dict[str, Any]) -> bytes:
 
     Equal content gives an equal id on every machine. Only the ends are normalized:
     ids name records, and records that differ inside keep distinct ids (duplicate
-    detection uses the fully normalized `normalize_text` keys instead).
+    detection uses the fully normalized `normalize_text` keys instead). Built as
+    uuid5 is (sha1 of namespace + name, version and variant bits set), in one pass.
     """
-    digest = hashlib.sha1(ID_NAMESPACE.bytes)
-    digest.update(rec["kind"].encode())
     if rec["kind"] == "text":
-        digest.update((rec["text"] or "").strip().encode())
+        name = (rec["text"] or "").strip()
     else:
-        for side in ("messages", "chosen", "rejected"):
-            for m in rec.get(side) or ():
-                digest.update(f"\x1e{m['role']}\x1f{m['content'].strip()}".encode())
-            digest.update(b"\x1d")
-    return uuid.UUID(bytes=digest.digest()[:16], version=5).bytes
+        name = "\x1d".join(
+            "\x1e".join(f"{m['role']}\x1f{m['content'].strip()}" for m in rec.get(side) or ())
+            for side in ("messages", "chosen", "rejected")
+        )
+    digest = bytearray(hashlib.sha1(_ID_PREFIX + f"{rec['kind']}\x1c{name}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest)
+
+
+def text_length(rec: dict[str, Any]) -> int:
+    """Characters of all the text of a record (`len(all_text(rec))` without building it)."""
+    if rec["kind"] == "text":
+        return len(rec["text"] or "")
+    n = sum(len(m["content"]) for m in rec["messages"])
+    for side in ("chosen", "rejected"):
+        n += sum(len(m["content"]) for m in rec.get(side) or ())
+    return n
 
 
 def uuid_str(raw: bytes) -> str:

@@ -28,7 +28,7 @@ def load_tokenizer(spec: str) -> Any:
     from transformers import AutoTokenizer
 
     path = Path(spec)
-    if path.suffix == ".model" and path.is_file():
+    if ".model" in path.suffixes and path.is_file():  # also mistral-common's tokenizer.model.v3
         return sentencepiece_tokenizer(path)
     return AutoTokenizer.from_pretrained(spec)
 
