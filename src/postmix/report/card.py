@@ -134,19 +134,32 @@ def features(paths: list[Path]) -> Any:
 
 
 def dataset_info(out_dir: Path, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """`dataset_info` (split sizes, features when typed) serialized by `datasets` itself."""
+    """`dataset_info` (split sizes, features when typed) serialized by `datasets` itself.
+
+    JSONL outputs have no features to declare, and importing `datasets` costs
+    seconds on every `prepare`: their split sizes are written directly.
+    """
+    sizes: list[tuple[str, int, int]] = []
+    files: list[Path] = []
+    for o in outputs:
+        paths = _split_files(out_dir, o)[1]
+        files += paths
+        sizes.append((o["split"], sum(p.stat().st_size for p in paths), int(o["rows"])))
+    if not any(p.suffix in (".parquet", ".arrow") for p in files):
+        total = sum(size for _, size, _ in sizes)
+        return {
+            "splits": [{"name": n, "num_bytes": b, "num_examples": r} for n, b, r in sizes],
+            "download_size": total,
+            "dataset_size": total,
+        }
     from datasets import DatasetInfo, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.splits import SplitDict
     from huggingface_hub import DatasetCardData
 
     splits = SplitDict()
-    files: list[Path] = []
-    for o in outputs:
-        paths = _split_files(out_dir, o)[1]
-        files += paths
-        size = sum(p.stat().st_size for p in paths)
-        splits.add(SplitInfo(name=o["split"], num_bytes=size, num_examples=int(o["rows"])))
+    for name, size, rows in sizes:
+        splits.add(SplitInfo(name=name, num_bytes=size, num_examples=rows))
     info = DatasetInfo(features=features(files), splits=splits)
     card = DatasetCardData()
     DatasetInfosDict({"default": info}).to_dataset_card_data(card)
