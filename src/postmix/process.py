@@ -28,7 +28,7 @@ from postmix.schema import (
     InvalidRow,
     Skip,
     all_text,
-    normalize_text,
+    dedup_bytes,
     prompt_text,
     record_id_bytes,
     response_texts,
@@ -137,7 +137,7 @@ def prompt_key(rec: dict[str, Any], mode: str) -> int:
     the chance of one collision among 100M records is ~3e-4 (sha1 cost 10x more).
     """
     text = prompt_text(rec) if mode == "prompt" else all_text(rec)
-    return xxhash.xxh3_64_intdigest(normalize_text(text).encode())
+    return xxhash.xxh3_64_intdigest(dedup_bytes(text))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from postmix.filters.base import FilterConfig
-from postmix.schema import all_text, prompt_text, response_texts
+from postmix.schema import all_text, prompt_text, response_texts, text_length
 from postmix.steps import Batch, FilterFn, StepEnv, count_tokens
 
 
@@ -47,8 +47,12 @@ def build(cfg: Config, env: StepEnv) -> FilterFn:
     lo, hi = cfg.min_length, cfg.max_length
 
     def run(batch: Batch) -> list[str | None]:
-        texts = [measured_text(r, cfg.field) for r in batch]
-        sizes = count_tokens(env, texts) if cfg.unit == "tokens" else [len(t) for t in texts]
+        if cfg.unit == "tokens":
+            sizes = count_tokens(env, [measured_text(r, cfg.field) for r in batch])
+        elif cfg.field == "all":
+            sizes = [text_length(r) for r in batch]  # no join of every text just to count it
+        else:
+            sizes = [len(measured_text(r, cfg.field)) for r in batch]
         out: list[str | None] = []
         for n in sizes:
             if lo is not None and n < lo:
