@@ -140,20 +140,11 @@ def test_bad_filter_type_names_path_line_and_choices() -> None:
     assert "'lenght'" in msg and "'length'" in msg and "'language'" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recipe.py lists the filter types but suggests none for a misspelled `type:`",
-)
 def test_bad_filter_type_suggests_the_close_one() -> None:
     msg = _error("datasets:\n  - name: a\n    source: a.jsonl\n    filters: [{type: lenght}]\n")
     assert "did you mean 'length'?" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recipe.py puts the union tag in the path (filters[0].length.max_lenght) and finds "
-    "no allowed keys for a filter's options, so it suggests no fix",
-)
 def test_misspelled_filter_option_names_path_and_fix() -> None:
     msg = _error(
         "datasets:\n"

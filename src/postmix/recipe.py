@@ -271,24 +271,61 @@ def _allowed_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
+STEP_REGISTRIES = {"filters": filters, "transforms": transforms}
+
+
+def _without_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the discriminator value pydantic puts in the path (`filters[0].length.x`)."""
+    out: list[Any] = []
+    for part in loc:
+        in_step = len(out) >= 2 and out[-2] in STEP_REGISTRIES and isinstance(out[-1], int)
+        if in_step and isinstance(part, str) and part in STEP_REGISTRIES[out[-2]].MODULES:
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _step_model(loc: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
+    """The config model of the filter/transform at `loc` (a list item of a steps list)."""
+    if len(loc) < 2 or loc[-2] not in STEP_REGISTRIES or not isinstance(loc[-1], int):
+        return None
+    for part in loc:
+        data = data[part] if isinstance(data, (dict, list)) else None
+        if data is None:
+            return None
+    kind = data.get("type") if isinstance(data, dict) else None
+    registry = STEP_REGISTRIES[loc[-2]]
+    return registry.module(kind).Config if kind in registry.MODULES else None
+
+
 def _format_errors(
-    exc: ValidationError, prefix: tuple[Any, ...], lines: dict[tuple[Any, ...], int], model: type
+    exc: ValidationError,
+    prefix: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    model: type,
+    data: Any = None,
 ) -> list[str]:
     out = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        loc = tuple(p for p in loc if p not in {"tagged-union[...]"} and "Config" not in str(p))
+        loc = _without_union_tags(loc)
         path = (*prefix, *loc)
         line = next((lines[path[:i]] for i in range(len(path), -1, -1) if path[:i] in lines), None)
         where = _path_str(path) + (f" (line {line})" if line else "")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            parent = _model_at(model, loc[:-1])
+            parent = _step_model(loc[:-1], data) or _model_at(model, loc[:-1])
             options = _allowed_keys(parent) if parent else []
             close = difflib.get_close_matches(str(loc[-1]), options, n=1)
             msg = f"unknown key {loc[-1]!r}" + (
                 f": did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(options)}"
             )
+        elif err["type"] == "union_tag_invalid":
+            tag, expected = err["ctx"]["tag"], err["ctx"]["expected_tags"]
+            known = [t.strip(" '") for t in expected.split(",")]
+            close = difflib.get_close_matches(str(tag), known, n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            msg = f"unknown type {tag!r};{hint} known: {', '.join(map(repr, known))}"
         out.append(f"{where}: {msg}")
     return out
 
@@ -332,12 +369,11 @@ def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
     for i, ds in enumerate(data.get("datasets") or []):
         if not isinstance(ds, dict):
             continue
+        steps = {"filters": ds.get("filters") or [], "transforms": ds.get("transforms") or []}
         try:
-            StepList.model_validate(
-                {"filters": ds.get("filters") or [], "transforms": ds.get("transforms") or []}
-            )
+            StepList.model_validate(steps)
         except ValidationError as exc:
-            problems.extend(_format_errors(exc, ("datasets", i), lines, StepList))
+            problems.extend(_format_errors(exc, ("datasets", i), lines, StepList, steps))
         conv_name = ds.get("format_converter") or ds.get("format")
         if conv_name in formats.NAMES:
             conv = formats.get(conv_name)
