@@ -8,6 +8,7 @@ Unknown keys are errors, with the closest known key suggested.
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -406,7 +407,7 @@ def load(path: str | Path) -> Recipe:
         if not Path(ds.source).is_absolute() and (
             candidate.exists() or any(c in ds.source for c in "*?[")
         ):
-            ds.source = str(candidate)
+            ds.source = os.path.normpath(candidate)
     return recipe
 
 
