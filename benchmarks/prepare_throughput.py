@@ -184,6 +184,7 @@ class Run:
     seconds: float
     cpu_seconds: float  # user + system of the whole tree: less sensitive to other load
     peak_rss: int
+    peak_pss: int
     returncode: int
     rows: int
     load: float  # 1-minute load average when the run ended
@@ -193,24 +194,31 @@ class Run:
         return self.rows / self.seconds
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """RSS of a process and all its descendants (shared pages are counted in each)."""
-    total = 0
+def tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """(RSS, PSS) of a process and all its descendants.
+
+    RSS counts a page shared by forked workers in each process that maps it; PSS
+    splits shared pages between them, so summed over the tree it is the memory
+    the job really holds.
+    """
+    rss = pss = 0
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+        rss += info.rss
+        pss += info.pss
+    return rss, pss
 
 
 def measure(label: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str]) -> Run:
     """Wall time, CPU time and peak whole-tree RSS (sampled every SAMPLE_S s) of a command."""
-    peak = 0
+    peak = peak_pss = 0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = psutil.Popen(
@@ -220,7 +228,8 @@ def measure(label: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc))
+        rss, pss = tree_memory(proc)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(SAMPLE_S)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -228,7 +237,7 @@ def measure(label: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str
     reader.join()
     if proc.returncode:
         print(f"{label} failed ({proc.returncode}):\n{''.join(err)[-3000:]}", file=sys.stderr)
-    return Run(label, seconds, cpu, peak, proc.returncode, rows, os.getloadavg()[0])
+    return Run(label, seconds, cpu, peak, peak_pss, proc.returncode, rows, os.getloadavg()[0])
 
 
 FLOOR = """
@@ -358,6 +367,7 @@ def bench(rows: int, repeat: int, with_convmerge: bool, num_proc: int | None) ->
         print(
             f"  {r.label:10s} {r.seconds:7.2f} s  {r.rate:11,.0f} rows/s  "
             f"CPU {r.cpu_seconds:7.2f} s  peak RSS {r.peak_rss / 2**20:5.0f} MiB  "
+            f"PSS {r.peak_pss / 2**20:5.0f} MiB  "
             f"load {r.load:.1f}{status}"
         )
     return results
@@ -365,16 +375,17 @@ def bench(rows: int, repeat: int, with_convmerge: bool, num_proc: int | None) ->
 
 def table(all_runs: dict[int, list[Run]]) -> str:
     lines = [
-        "| rows | tool | wall s | rows/s | CPU s | peak RSS MiB | wall vs floor | wall vs postmix "
-        "| CPU vs postmix | load |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | tool | wall s | rows/s | CPU s | peak RSS MiB | peak PSS MiB | wall vs floor "
+        "| wall vs postmix | CPU vs postmix | load |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rows, runs in all_runs.items():
         by = {r.label: r for r in runs}
         for r in runs:
             lines.append(
                 f"| {rows:,} | {r.label} | {r.seconds:.2f} | {r.rate:,.0f} | {r.cpu_seconds:.1f} | "
-                f"{r.peak_rss / 2**20:.0f} | {r.seconds / by['floor'].seconds:.1f}x | "
+                f"{r.peak_rss / 2**20:.0f} | {r.peak_pss / 2**20:.0f} | "
+                f"{r.seconds / by['floor'].seconds:.1f}x | "
                 f"{r.seconds / by['postmix'].seconds:.2f}x | "
                 f"{r.cpu_seconds / by['postmix'].cpu_seconds:.2f}x | {r.load:.1f} |"
             )
@@ -400,8 +411,12 @@ def main() -> None:
     if len(all_runs) > 1:
         postmix = [next(r for r in runs if r.label == "postmix") for runs in all_runs.values()]
         growth = postmix[-1].peak_rss / postmix[0].peak_rss
+        pss_growth = postmix[-1].peak_pss / postmix[0].peak_pss
         first, last = args.rows[0], args.rows[-1]
-        print(f"\npostmix peak RSS grows {growth:.2f}x from {first:,} to {last:,} rows")
+        print(
+            f"\npostmix peak RSS grows {growth:.2f}x (PSS {pss_growth:.2f}x) "
+            f"from {first:,} to {last:,} rows"
+        )
 
 
 if __name__ == "__main__":

@@ -111,8 +111,10 @@ def inspect(
 def _mount() -> None:
     """Sub-commands that live beside the code they drive (imported lazily: no torch here)."""
     from postmix.templates.cli import template_app
+    from postmix.train.cli import train_app
 
     app.add_typer(template_app, name="template", help="Show and list chat templates.")
+    app.add_typer(train_app)  # sft, dpo, grpo, eval, demo at the top level
 
 
 _mount()

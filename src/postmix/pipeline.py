@@ -194,9 +194,16 @@ def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
             bands.append(res.bands)
             ntok.extend(res.ntok)
             res.release()
-    cat = {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in parts.items()}
-    if not parts["ids"]:
+    # One field at a time, dropping its parts as it goes: with the workers' arrays
+    # released, each field exists once in memory (plus the one being joined).
+    cat: dict[str, np.ndarray] = {}
+    for name in names:
+        chunks = parts.pop(name)
+        cat[name] = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+        del chunks
+    if not len(cat["ids"]):
         cat["ids"] = np.empty((0, 16), dtype=np.uint8)
+
     near = [b for b in bands if b.size] or None
     return Index(
         spills=spills,

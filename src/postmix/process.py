@@ -300,13 +300,13 @@ def run(task: Task) -> Result:
     lengths = np.asarray(cols["length"], dtype=np.int64)
     res.keys = np.asarray(cols["keys"], dtype=np.uint64)
     res.ids = np.frombuffer(b"".join(cols["ids"]), dtype=np.uint8).reshape(-1, 16).copy()
-    res.row = np.asarray(cols["row"], dtype=np.int64)
+    res.row = np.asarray(cols["row"], dtype=np.int64)  # rows past 2**31 exist in big files
     res.shard = np.asarray(cols["shard"], dtype=np.int32)
     res.length = lengths.astype(np.int32)
     res.offset = (
         np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
     )
-    res.cost = np.asarray(cols["cost"], dtype=np.int64)
+    res.cost = np.asarray(cols["cost"], dtype=np.int32)
     res.chars = np.asarray(cols["chars"], dtype=np.int32)
     res.chosen_longer = np.asarray(cols["cl"], dtype=np.int8)
     if plan.near is not None:
