@@ -34,7 +34,7 @@ from postmix.schema import uuid_str
 from postmix.writers import files
 from postmix.writers import tokenized as tokenized_out
 
-CHUNK = 20_000
+CHUNK = 4096  # spill lines read (and held) at a time by the final write
 SHARD_BYTES = 16 << 20  # small enough that two workers finish together on a few big files
 
 
@@ -168,6 +168,22 @@ class Index:
     bands: np.ndarray | None = None
     ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
     binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
+
+
+def _trim_heap() -> None:
+    """Give freed heap memory back to the OS (glibc keeps it otherwise).
+
+    The workers' per-shard arrays arrive by unpickling as many ~100 KB blocks
+    on the heap; once they are joined into the index and freed, glibc would
+    keep those pages, and the peak would count them twice.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def _index(infos: list[SourceInfo], priority_order: list[int]) -> Index:
@@ -304,6 +320,7 @@ def _finish(
     order = sorted(range(len(infos)), key=lambda i: (-recipe.datasets[i].priority, i))
     idx = _index(infos, order)
     idx.binary = recipe.output.schema_ == "tokenized"
+    _trim_heap()
     first = first_occurrence(idx.keys) if recipe.dedup.exact_key else np.arange(len(idx.keys))
     exact = first != np.arange(len(first))
     near_of = _near_duplicates(recipe, infos, idx, exact)
@@ -318,6 +335,7 @@ def _finish(
     selection = _select(recipe, infos, idx, is_dup, stats)
     if recipe.dedup.near is not None and len(selection["validation"]):
         selection["train"] = _drop_leaks(recipe, infos, idx, selection, stats, Path(work))
+    _trim_heap()
     reader = SpillReader(idx.spills)
     try:
         outputs, packing = _write_outputs(recipe, reader, idx, selection, out, Path(work))
