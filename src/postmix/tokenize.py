@@ -1,14 +1,14 @@
 """Canonical records → token ids and loss labels, a batch at a time, with a built-in verifier.
 
-Each record is rendered whole by the template's renderer and the batch is
-encoded by one call of the Rust tokenizer: the full string, exactly as
+Each record is rendered whole by the template's renderer and encoded whole by
+the Rust tokenizer, a chunk of records per call: the full string, exactly as
 inference sees it, never segments glued together. Labels come from the reply
 character spans. For byte-exact tokenizers (byte-level BPE, SentencePiece) the
-tokens' byte lengths (`postmix.tokenizer.TokenBytes`) place every token of the
-whole batch with one numpy cumsum, so the batch is encoded without offsets and
-labels are set with vectorized numpy; other tokenizers (or a text the byte
-table cannot place) use the encoder's character offsets. `verify_batch` then
-checks that every trained run decodes to exactly its reply and end token.
+tokens' byte lengths (`postmix.tokenizer.TokenBytes`) place every token of a
+chunk with one numpy cumsum, so text is encoded without offsets and labels are
+set with vectorized numpy; other tokenizers (or a text the byte table cannot
+place) use the encoder's character offsets. `verify_batch` then checks that
+every trained run decodes to exactly its reply and end token.
 
 What each kind produces (what TRL consumes pre-tokenized):
 - sft: `input_ids` + `labels` (-100 where not trained); SFTTrainer takes them as is.

@@ -1,0 +1,119 @@
+"""`postmix sft`: TRL's SFTTrainer on postmix's tokenized rows, full fine-tuning or LoRA.
+
+The rows go in as `input_ids` + `labels` + per-record `seq_lengths`; TRL sees
+labels already there and leaves them alone, and its padding-free collator lays
+the rows of a batch end to end with position ids restarting at every record
+and no attention mask (`padding_free=True`, `packing=False`: the rows are
+packed already, by postmix, and TRL must not pack them again).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trl import SFTConfig, SFTTrainer
+
+from postmix.train.common import (
+    TrainedTokens,
+    fit_vocab,
+    load_model,
+    lora_config,
+    resume_checkpoint,
+    save_final,
+    train,
+    trainer_args,
+    write_metrics,
+)
+from postmix.train.config import TrainConfig
+from postmix.train.data import LM_KINDS, TrainData, load_data
+from postmix.train.evaluate import GENERATIONS, gen_prompts, generate, lm_metrics, write_jsonl
+
+COLUMNS = ["input_ids", "labels", "seq_lengths"]
+
+
+class PostmixSFTTrainer(TrainedTokens, SFTTrainer):
+    """SFTTrainer that counts the tokens it trains on."""
+
+
+def build_trainer(cfg: TrainConfig, td: TrainData, model: Any) -> PostmixSFTTrainer:
+    """SFTTrainer over the prepared rows as they are (no re-tokenizing, no re-packing)."""
+    new_tokens = fit_vocab(model, td.tokenizer)
+    periodic = td.validation is not None and cfg.training.eval_steps is not None
+    args = SFTConfig(
+        **trainer_args(cfg, "sft", evaluate=periodic),
+        padding_free=True,
+        packing=False,
+        max_length=None,
+    )
+    return PostmixSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=td.train.select_columns(COLUMNS),
+        eval_dataset=td.validation.select_columns(COLUMNS) if periodic else None,
+        processing_class=td.tokenizer,
+        peft_config=lora_config(cfg, new_tokens) if cfg.lora.enabled else None,
+    )
+
+
+def validation_metrics(trainer: Any, td: TrainData, cfg: TrainConfig) -> dict[str, Any]:
+    """Response-only loss on the validation split (TRL's evaluate when several processes share
+    a possibly sharded model, postmix's per-source evaluation otherwise)."""
+    if td.validation is None:
+        return {}
+    if trainer.accelerator.num_processes > 1:
+        return {"eval_loss": trainer.evaluate(td.validation.select_columns(COLUMNS))["eval_loss"]}
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    m = lm_metrics(model, td.validation, cfg.eval.batch_tokens)
+    return {
+        "eval_loss": m["loss"],
+        "eval_perplexity": m["perplexity"],
+        "eval_tokens": m["tokens"],
+        "per_source": m["per_source"],
+    }
+
+
+def gen_test(trainer: Any, td: TrainData, cfg: TrainConfig) -> str | None:
+    """Generate for a few validation prompts and write them next to the model (one process:
+    a model sharded over several cannot generate on one)."""
+    if not cfg.gen_test or trainer.accelerator.num_processes > 1:
+        return None
+    ds = td.validation if td.validation is not None else td.train
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    rows = generate(
+        model, td.tokenizer, gen_prompts(ds, td.kind, cfg.gen_test), cfg.eval.max_new_tokens
+    )
+    return str(write_jsonl(Path(cfg.output) / GENERATIONS, rows))
+
+
+def run_sft(
+    cfg: TrainConfig,
+    data: list[str],
+    *,
+    weights: list[float] | None = None,
+    resume: str | None = None,
+    eval_before: bool = False,
+) -> dict[str, Any]:
+    """Train, evaluate, save; returns (and writes) metrics.json."""
+    if cfg.model is None:
+        raise ValueError("sft needs --model")
+    out = Path(cfg.output)
+    td = load_data(data, cfg, kinds=LM_KINDS, weights=weights, model=cfg.model)
+    model = load_model(cfg.model, cfg)
+    metrics: dict[str, Any] = {
+        "command": "sft",
+        "model": cfg.model,
+        "lora": cfg.lora.enabled,
+        "template": td.template,
+        "data": td.stats,
+    }
+    trainer = build_trainer(cfg, td, model)
+    if eval_before and td.validation is not None:
+        metrics["eval_loss_before"] = validation_metrics(trainer, td, cfg)["eval_loss"]
+    metrics.update(train(trainer, resume_checkpoint(resume, out)))
+    metrics.update(validation_metrics(trainer, td, cfg))
+    metrics["generations"] = gen_test(trainer, td, cfg)
+    metrics["saved"] = save_final(trainer, cfg, td.tokenizer)
+    if trainer.is_world_process_zero():
+        write_metrics(out, metrics)
+    return metrics
