@@ -264,14 +264,17 @@ def bench_tokenizer(
 
     n = min(args.trl_rows, len(kept))
     sub_tokens = sum(r.n_tokens for r in kept[:n])
-    trl_s, ready = trl_prepare(tok, convs[:n])
-    ours_s = timed({"postmix": ours}, n, 1)["postmix"]
+    runs = [trl_prepare(tok, convs[:n]) for _ in range(args.repeats)]
+    trl_s, ready = min(runs, key=lambda run: run[0])
+    ours_s = timed({"postmix": ours}, n, args.repeats)["postmix"]
     same = sum(
         row["input_ids"] == r.input_ids.tolist() and row["labels"] == r.labels.tolist()
         for row, r in zip(ready, kept[:n])
     )
     loop = timed(
-        {"postmix": ours, "loop": lambda a, b: chat_template_loop(tok, convs[a:b])}, n // 4, 1
+        {"postmix": ours, "loop": lambda a, b: chat_template_loop(tok, convs[a:b])},
+        n // 4,
+        args.repeats,
     )
     loop_tokens = sum(r.n_tokens for r in kept[: n // 4])
 

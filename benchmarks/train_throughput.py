@@ -156,9 +156,12 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 8])
     ap.add_argument("--trl-batch", type=int, default=8)
     ap.add_argument("--attn", help="attn_implementation, e.g. flash_attention_2 on a GPU")
+    ap.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy CPU)")
     ap.add_argument("--work", type=Path, default=Path(__file__).parent / "_work" / "train")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     data, base, params = setup(a.work, a.size)
     bench = Bench(a.work, data, base, a.steps, a.max_length, a.attn)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor()
