@@ -88,7 +88,7 @@ def test_errors_are_one_line(tmp_path: Path, base_model: Path, sft_dir: Path) ->
 def test_accelerate_launch_runs_sft(tmp_path: Path, base_model: Path, sft_dir: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1"]
-    cmd += ["-m", "postmix.train.cli", "sft", "--model", str(base_model), "--template", "chatml"]
+    cmd += ["-m", "postmix", "sft", "--model", str(base_model), "--template", "chatml"]
     cmd += [
         "--max-steps",
         "2",

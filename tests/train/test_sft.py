@@ -233,3 +233,22 @@ def test_template_tokens_added_to_the_vocabulary(
     lora = cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"enabled": True})})
     with pytest.raises(ConfigError, match="LoRA cannot train"):
         run_sft(lora.model_copy(update={"output": str(tmp_path / "lora")}), [str(sft_dir)])
+
+
+def test_packed_rows_go_one_per_forward_without_flash_attention(base_model: Path) -> None:
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from postmix.train.sft import micro_batch
+
+    cfg = tiny_config(Path("unused"), base_model, batch_size=8, grad_accum=2)
+    packed = SimpleNamespace(train=Dataset.from_dict({"seq_lengths": [[3, 4], [5]]}))
+    single = SimpleNamespace(train=Dataset.from_dict({"seq_lengths": [[3], [5]]}))
+
+    def model(kernel: str) -> Any:
+        return SimpleNamespace(config=SimpleNamespace(_attn_implementation=kernel))
+
+    assert micro_batch(cfg, packed, model("sdpa")) == (1, 16)
+    assert micro_batch(cfg, packed, model("flash_attention_2")) == (8, 2)
+    assert micro_batch(cfg, single, model("sdpa")) == (8, 2)

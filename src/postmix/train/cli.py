@@ -308,7 +308,3 @@ def demo(
     from postmix.train.demo import run_demo
 
     run_demo(output, steps, say=lambda line: console.print(line, highlight=False))
-
-
-if __name__ == "__main__":
-    train_app()

@@ -112,7 +112,9 @@ class GRPOSettings(Strict):
 
 
 class EvalSettings(Strict):
-    batch_tokens: int = Field(default=8192, gt=0)  # tokens per padding-free forward
+    # Tokens per padding-free forward (whole rows); None: max_seq_length. Without
+    # flash-attention the cost of a forward grows with the square of its length.
+    batch_tokens: int | None = Field(default=None, gt=0)
     generations: int = Field(default=8, ge=0)  # validation prompts to generate for
     max_new_tokens: int = Field(default=128, gt=0)
     lm_eval_tasks: list[str] = Field(default_factory=list)

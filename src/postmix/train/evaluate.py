@@ -85,7 +85,7 @@ def _summary(nll: float, tokens: int) -> dict[str, Any]:
     }
 
 
-def lm_metrics(model: Any, ds: Any, budget: int = 8192) -> dict[str, Any]:
+def lm_metrics(model: Any, ds: Any, budget: int = 1024) -> dict[str, Any]:
     """Response-only loss and perplexity, overall and per source, of sft/text rows."""
     rows = list(zip(ds["input_ids"], ds["labels"], ds["seq_lengths"]))
     sources = ds["sources"] if "sources" in ds.column_names else [[None] * len(r[2]) for r in rows]
@@ -131,7 +131,7 @@ def sequence_logps(model: Any, rows: list[Any], budget: int) -> np.ndarray:
 
 
 def pair_metrics(
-    model: Any, ds: Any, *, beta: float, reference: Any = None, budget: int = 8192
+    model: Any, ds: Any, *, beta: float, reference: Any = None, budget: int = 1024
 ) -> dict[str, Any]:
     """DPO's implicit reward on pairs: accuracy (chosen above rejected) and mean margin.
 
@@ -329,7 +329,7 @@ def run_eval(
             td.kind,
             beta=cfg.dpo.beta,
             reference=reference,
-            budget=cfg.eval.batch_tokens,
+            budget=cfg.eval.batch_tokens or cfg.max_seq_length,
         )
     )
     if td.kind == "preference":

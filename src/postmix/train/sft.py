@@ -4,7 +4,8 @@ The rows go in as `input_ids` + `labels` + per-record `seq_lengths`; TRL sees
 labels already there and leaves them alone, and its padding-free collator lays
 the rows of a batch end to end with position ids restarting at every record
 and no attention mask (`padding_free=True`, `packing=False`: the rows are
-packed already, by postmix, and TRL must not pack them again).
+packed already, by postmix, and TRL must not pack them again). Without
+flash-attention, packed rows go one per forward and accumulate (`micro_batch`).
 """
 
 from __future__ import annotations
@@ -36,16 +37,33 @@ class PostmixSFTTrainer(TrainedTokens, SFTTrainer):
     """SFTTrainer that counts the tokens it trains on."""
 
 
+def micro_batch(cfg: TrainConfig, td: TrainData, model: Any) -> tuple[int, int]:
+    """(rows per forward, accumulation steps) for `batch_size` rows per optimizer step.
+
+    A padding-free batch is one sequence. Flash-attention's varlen kernels attend
+    within each record of it; other kernels (sdpa, eager) attend across the whole
+    sequence through a block-diagonal mask, at a cost quadratic in its length. So
+    packed rows (already about `max_seq_length` long) go one per forward and
+    accumulate: the same optimizer step (the loss is normalized over every
+    accumulated token), without attention over batch_size x max_seq_length.
+    """
+    t = cfg.training
+    kernel = model.config._attn_implementation or ""
+    packed = any(len(n) > 1 for n in td.train[:256]["seq_lengths"])
+    if packed and "flash" not in kernel:
+        return 1, t.batch_size * t.grad_accum
+    return t.batch_size, t.grad_accum
+
+
 def build_trainer(cfg: TrainConfig, td: TrainData, model: Any) -> PostmixSFTTrainer:
     """SFTTrainer over the prepared rows as they are (no re-tokenizing, no re-packing)."""
     new_tokens = fit_vocab(model, td.tokenizer)
     periodic = td.validation is not None and cfg.training.eval_steps is not None
-    args = SFTConfig(
-        **trainer_args(cfg, "sft", evaluate=periodic),
-        padding_free=True,
-        packing=False,
-        max_length=None,
-    )
+    args = trainer_args(cfg, "sft", evaluate=periodic)
+    if "per_device_train_batch_size" not in cfg.trainer_args:
+        rows, accumulate = micro_batch(cfg, td, model)
+        args.update(per_device_train_batch_size=rows, gradient_accumulation_steps=accumulate)
+    args = SFTConfig(**args, padding_free=True, packing=False, max_length=None)
     return PostmixSFTTrainer(
         model=model,
         args=args,
@@ -64,7 +82,7 @@ def validation_metrics(trainer: Any, td: TrainData, cfg: TrainConfig) -> dict[st
     if trainer.accelerator.num_processes > 1:
         return {"eval_loss": trainer.evaluate(td.validation.select_columns(COLUMNS))["eval_loss"]}
     model = trainer.accelerator.unwrap_model(trainer.model)
-    m = lm_metrics(model, td.validation, cfg.eval.batch_tokens)
+    m = lm_metrics(model, td.validation, cfg.eval.batch_tokens or cfg.max_seq_length)
     return {
         "eval_loss": m["loss"],
         "eval_perplexity": m["perplexity"],
