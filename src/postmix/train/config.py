@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from postmix.recipe import _format_errors, _line_map
+from postmix.recipe.load import _format_errors, _line_map
 
 Method = Literal["sft", "dpo", "grpo"]
 
