@@ -13,7 +13,6 @@ JSON and Parquet rows are element / table row indices.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import os
 import re
@@ -26,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from postmix.sources.compressed import open_compressed
 from postmix.sources.shards import Shard, SourceError, invalid_row
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ _BOM = b"\xef\xbb\xbf"
 _SPLIT_KEY = re.compile(
     r"(train|test|valid|validation|val|dev|eval|evaluation|data)([_-]\w+)?", re.IGNORECASE
 )
+# Keys that make a list of objects a conversation's turns rather than rows of a dataset.
+_TURN_KEYS = frozenset({"role", "from"})
+# Bytes of invalid UTF-8, as the "surrogateescape" decoder keeps them.
+_BAD_UTF8 = re.compile("[\udc80-\udcff]")
 
 Rows = Iterator[tuple[int, Any]]
 
@@ -86,14 +90,9 @@ def read(shard: Shard) -> Rows:
 
 
 def _open(path: str, compression: str | None) -> IO[bytes]:
-    if compression == "gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if compression == "zst":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
-            open(path, "rb"), read_across_frames=True, closefd=True
-        )
+    """The file's bytes; compressed data is verified to its end (damage is a SourceError)."""
+    if compression:
+        return open_compressed(path, compression)
     return open(path, "rb")
 
 
@@ -218,7 +217,8 @@ def _json_rows(shard: Shard) -> Rows:
 
 
 def _document_rows(doc: Any) -> Iterator[Any]:
-    """Rows of a parsed JSON file: an array's items, a dict of split arrays, or one object."""
+    """Rows of a parsed JSON file: an array's items, a dict of split arrays, an object
+    holding one list of row objects (`{"rows": [...]}`), or one object (a record)."""
     if isinstance(doc, list):
         return iter(doc)
     if (
@@ -227,7 +227,20 @@ def _document_rows(doc: Any) -> Iterator[Any]:
         and all(isinstance(v, list) and _SPLIT_KEY.fullmatch(k) for k, v in doc.items())
     ):
         return chain.from_iterable(doc.values())
+    if isinstance(doc, dict) and len(doc) == 1:
+        (items,) = doc.values()
+        if _is_row_list(items):
+            return iter(items)
     return iter((doc,))
+
+
+def _is_row_list(items: Any) -> bool:
+    """A non-empty list of objects none of which is a chat turn (those make one record)."""
+    return (
+        isinstance(items, list)
+        and bool(items)
+        and all(isinstance(x, dict) and not _TURN_KEYS & x.keys() for x in items)
+    )
 
 
 def _json_stream(shard: Shard) -> Rows:
@@ -257,22 +270,31 @@ def _json_stream(shard: Shard) -> Rows:
 
 
 def _csv_rows(shard: Shard) -> Rows:
-    """Records as dicts of strings keyed by the header; a record of another width is invalid."""
+    """Records as dicts of strings keyed by the header; a record of another width, or with
+    bytes that are not UTF-8, is invalid (the bad bytes read as U+FFFD in its raw text)."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with (
         _open(shard.path, shard.compression) as raw,
-        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
     ):
         reader = csv.reader(text)
         header = next(reader, None)
         if header is None:
             return
+        if _BAD_UTF8.search("".join(header)):
+            raise SourceError(f"{shard.path}: the CSV header is not valid UTF-8")
         for row, values in enumerate(reader):
-            if len(values) == len(header):
+            if not values:
+                continue
+            record = ",".join(values)
+            if _BAD_UTF8.search(record):
+                shown = record.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                yield row, invalid_row("invalid UTF-8 in CSV record", shown)
+            elif len(values) == len(header):
                 yield row, dict(zip(header, values))
-            elif values:
+            else:
                 why = f"CSV record has {len(values)} fields, the header has {len(header)}"
-                yield row, invalid_row(why, ",".join(values))
+                yield row, invalid_row(why, record)
 
 
 # --- Parquet -------------------------------------------------------------------------------
@@ -282,7 +304,8 @@ def _parquet_shards(path: str, shard_rows: int) -> list[Shard]:
     """Runs of whole row groups of at least `shard_rows` rows (the last may be smaller)."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_metadata(path)
+    with _parquet_errors(path):
+        meta = pq.read_metadata(path)
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     shards: list[Shard] = []
     start = first_row = rows = 0
@@ -295,10 +318,21 @@ def _parquet_shards(path: str, shard_rows: int) -> list[Shard]:
 
 
 def _parquet_rows(shard: Shard) -> Rows:
-    with _parquet_file(shard) as pf:
+    with _parquet_errors(shard.path), _parquet_file(shard) as pf:
         end = pf.num_row_groups if shard.end is None else shard.end
         batches = pf.iter_batches(batch_size=PARQUET_BATCH, row_groups=range(shard.start, end))
         yield from zip(count(shard.first_row), chain.from_iterable(b.to_pylist() for b in batches))
+
+
+@contextmanager
+def _parquet_errors(path: str) -> Iterator[None]:
+    """pyarrow's errors on a damaged file, as a SourceError that names the file."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
 @contextmanager
