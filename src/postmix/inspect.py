@@ -22,7 +22,9 @@ from postmix.report import rows
 from postmix.report.stats import iter_rows
 from postmix.report.summary import funnel_table, in_recipe_order
 from postmix.report.terminal import rich_table
+from postmix.writers.tokenized import ALIASES
 
+PAIR_IDS = tuple(ALIASES)  # prompt_ids, chosen_ids, rejected_ids
 ROLE_STYLE = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
@@ -70,10 +72,10 @@ def render_tokens(row: dict[str, Any], tok: Any) -> Panel:
         body = token_view(tok, row["input_ids"], row.get("labels"))
     else:
         parts = []
-        for key in ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids"):
-            trained = None if key == "prompt_input_ids" else row[key]
-            labels = [-100] * len(row[key]) if trained is None else None
-            parts.append(Text.assemble((f"{key}: ", "bold"), token_view(tok, row[key], labels)))
+        for key in PAIR_IDS:
+            ids = row[key] if key in row else row[ALIASES[key]]
+            labels = [-100] * len(ids) if key == "prompt_ids" else None
+            parts.append(Text.assemble((f"{key}: ", "bold"), token_view(tok, ids, labels)))
         body = Group(*parts)
     ids = row.get("ids") or row.get("id")
     return Panel(body, title=f"{row.get('source', '')} {ids}", title_align="left")
@@ -142,5 +144,5 @@ def inspect_path(
         table, samples = file_summary(f, source)
         console.print(table)
         for row in itertools.islice(samples, sample):
-            tokenized = "input_ids" in row or "prompt_input_ids" in row
+            tokenized = any(k in row for k in ("input_ids", "prompt_ids", "prompt_input_ids"))
             console.print(render_tokens(row, tok) if tok is not None and tokenized else render(row))

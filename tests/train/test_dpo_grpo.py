@@ -92,12 +92,14 @@ def test_tokenized_pairs_match_the_messages_path(
     tmp_path: Path, base_model: Path, tok_dir: Path, shared_data: Path
 ) -> None:
     """Pairs prepared as `tokenized` Parquet load to the ids the messages output tokenizes to;
-    the layout with whole sequences and labels loads the same, and wrong labels are refused."""
+    postmix 0.1's column names and the layout with whole sequences and labels load the same,
+    and wrong labels are refused."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from postmix.tokenize import IGNORE
     from postmix.train.data import DataError
+    from postmix.writers.tokenized import ALIASES
 
     source = shared_file(shared_data, PAIRS)
     settings = {"tokenizer": str(tok_dir), "template": "chatml"}  # no length limit: no drops
@@ -112,16 +114,23 @@ def test_tokenized_pairs_match_the_messages_path(
     key = ("prompt_ids", "chosen_ids", "rejected_ids")
     assert sorted(zip(*(a.train[k] for k in key))) == sorted(zip(*(b.train[k] for k in key)))
 
-    rows = pq.read_table(tokenized / "t_train.parquet").to_pylist()
+    table = pq.read_table(tokenized / "t_train.parquet")
+    old = table.drop_columns(list(key)).to_pylist()  # postmix 0.1's column names alone
+    pq.write_table(pa.Table.from_pylist(old), tokenized / "t_train.parquet")
+    assert all(
+        load_data([str(tokenized)], plain, kinds=("preference",)).train[k] == a.train[k]
+        for k in key
+    )
+    rows = table.drop_columns(list(ALIASES.values())).to_pylist()
     for row in rows:
         for side in ("chosen", "rejected"):
-            reply = row[f"{side}_input_ids"]
-            row[f"{side}_input_ids"] = row["prompt_input_ids"] + reply
-            row[f"{side}_labels"] = [IGNORE] * len(row["prompt_input_ids"]) + reply
+            reply = row[f"{side}_ids"]
+            row[f"{side}_ids"] = row["prompt_ids"] + reply
+            row[f"{side}_labels"] = [IGNORE] * len(row["prompt_ids"]) + reply
     pq.write_table(pa.Table.from_pylist(rows), tokenized / "t_train.parquet")
     whole = load_data([str(tokenized)], plain, kinds=("preference",))
     assert all(whole.train[k] == a.train[k] for k in key)
-    rows[0]["chosen_labels"] = [IGNORE] * len(rows[0]["chosen_input_ids"])
+    rows[0]["chosen_labels"] = [IGNORE] * len(rows[0]["chosen_ids"])
     pq.write_table(pa.Table.from_pylist(rows), tokenized / "t_train.parquet")
     with pytest.raises(DataError, match="chosen"):
         load_data([str(tokenized)], plain, kinds=("preference",))

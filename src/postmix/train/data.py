@@ -11,7 +11,7 @@ What `prepare` wrote (and verified) is what the trainer sees:
 Rows handed to the trainers:
 - sft/text: `input_ids`, `labels`, `seq_lengths`, `sources` and `ids` (one per record);
 - preference: `prompt_ids`, `chosen_ids`, `rejected_ids`, `source`, `id`;
-- prompt (GRPO): `prompt` (messages), `answer`, `source`, `id`.
+- prompt (GRPO): `prompt` (messages), `answer` and `solution`, `source`, `id`.
 
 Several dirs mix through `postmix.mix` (the recipe mixer): weights are shares
 of trained tokens for sft/text rows and of rows for pairs and prompts.
@@ -24,6 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import orjson
 from postmix import mix
 from postmix.tokenize import IGNORE, TokenizedRecord, tokenize_batch
 from postmix.train.config import TrainConfig
+from postmix.writers.tokenized import ALIASES
 
 SPLITS = ("train", "validation")
 TOKENIZER_DIR = "tokenizer"
@@ -147,7 +149,7 @@ def _from_arrow(row: dict[str, Any]) -> dict[str, Any]:
 
 def schema_of(first: dict[str, Any]) -> tuple[str, str]:
     """(schema, kind) of a prepared split from its first row."""
-    if "chosen_input_ids" in first:
+    if "chosen_ids" in first or "chosen_input_ids" in first:
         return "tokenized", "preference"
     if "input_ids" in first:
         return "tokenized", "sft" if "labels" in first else "prompt"
@@ -312,10 +314,13 @@ def pair_columns(kept: list[tuple[TokenizedRecord, str | None]]) -> dict[str, li
 
 
 def prompt_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """GRPO rows: the prompt as messages (TRL renders it with the bound chat template)."""
+    """GRPO rows: the prompt as messages (TRL renders it with the bound chat template) and
+    the reference answer as `answer` and `solution` (the keyword of TRL's own rewards)."""
+    answers = [None if r.get("answer") is None else str(r["answer"]) for r in rows]
     return {
         "prompt": [r["prompt"] for r in rows],
-        "answer": [None if r.get("answer") is None else str(r["answer"]) for r in rows],
+        "answer": answers,
+        "solution": answers,
         "source": [r.get("source") for r in rows],
         "id": [r.get("id") for r in rows],
     }
@@ -339,16 +344,18 @@ def _tokenized_lm(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def _tokenized_pairs(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """prompt/chosen/rejected ids. `{side}_input_ids` hold the reply alone, or with
-    `{side}_labels` the whole sequence, which must then split into the prompt and a reply
-    that is trained on every token (as DPO trains it)."""
+    """prompt/chosen/rejected ids, under TRL's names or postmix 0.1's (`*_input_ids`).
+    `{side}_ids` hold the reply alone, or with `{side}_labels` the whole sequence, which
+    must then split into the prompt and a reply that is trained on every token (as DPO
+    trains it)."""
+    name = {k: k if k in batch else old for k, old in ALIASES.items()}
     out: dict[str, list[Any]] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": []}
-    for k, prompt in enumerate(batch["prompt_input_ids"]):
+    for k, prompt in enumerate(batch[name["prompt_ids"]]):
         prompt = list(prompt)
         n = len(prompt)
         out["prompt_ids"].append(prompt)
         for side in ("chosen", "rejected"):
-            ids = list(batch[f"{side}_input_ids"][k])
+            ids = list(batch[name[f"{side}_ids"]][k])
             if f"{side}_labels" in batch:
                 trained = [x != IGNORE for x in batch[f"{side}_labels"][k]]
                 if ids[:n] != prompt or trained != [i >= n for i in range(len(ids))]:
@@ -356,6 +363,13 @@ def _tokenized_pairs(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
                 ids = ids[n:]
             out[f"{side}_ids"].append(ids)
     return out
+
+
+def _tokenized_prompts(batch: dict[str, list[Any]], tok: Any) -> dict[str, list[Any]]:
+    """Prompt text from `prompt_ids` (postmix 0.1: `input_ids`); `solution` from `answer`."""
+    ids = batch["prompt_ids"] if "prompt_ids" in batch else batch["input_ids"]
+    answers = batch.get("answer") or [None] * len(ids)
+    return {"prompt": tok.batch_decode(ids), "answer": answers, "solution": answers}
 
 
 def from_tokenized(ds: Any, kind: str, tok: Any) -> Any:
@@ -368,8 +382,8 @@ def from_tokenized(ds: Any, kind: str, tok: Any) -> Any:
         ds = ds.map(_tokenized_pairs, batched=True)
         keep = ["prompt_ids", "chosen_ids", "rejected_ids", "source", "id"]
     elif kind == "prompt":
-        ds = ds.map(lambda b: {"prompt": tok.batch_decode(b["input_ids"])}, batched=True)
-        keep = ["prompt", "answer", "source", "id"]
+        ds = ds.map(partial(_tokenized_prompts, tok=tok), batched=True)
+        keep = ["prompt", "answer", "solution", "source", "id"]
     else:
         ds = ds.map(_tokenized_lm, batched=True)
         keep = ["input_ids", "labels", "seq_lengths", "sources", "ids"]

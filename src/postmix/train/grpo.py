@@ -3,8 +3,9 @@
 Prompts stay messages: TRL renders them with the chat template postmix bound
 to the tokenizer (the same template the data was prepared and the SFT model
 trained with) and generates without vLLM unless `trainer_args` asks for it.
-Each prompt's reference answer (`answer`, from `meta.answer`) reaches the
-reward functions as a keyword.
+Each prompt's reference answer (`meta.answer`) reaches the reward functions
+as the keywords `answer` (postmix's rewards) and `solution` (TRL's
+`trl.rewards.accuracy_reward`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from postmix.train.config import TrainConfig
 from postmix.train.data import load_data
 from postmix.train.rewards import Reward, load_reward
 
-COLUMNS = ["prompt", "answer"]
+COLUMNS = ["prompt", "answer", "solution"]
 
 
 class PostmixGRPOTrainer(TrainedTokens, GRPOTrainer):

@@ -7,10 +7,14 @@ lists as JSON. Columns follow what TRL consumes pre-tokenized:
 - sft / text: `input_ids`, `labels` (-100 where not trained), `attention_mask`,
   `position_ids` (restarting at 0 at each packed record), `seq_lengths`, `ids`
   (record ids of the row: lineage into packing), `source`.
-- preference: `prompt_input_ids`, `chosen_input_ids`, `rejected_input_ids`,
-  `id`, `source` (DPOTrainer's pre-tokenized keys).
-- prompt: `input_ids` (ending with the generation prompt), `id`, `source`,
-  and `answer` when the record has a reference answer.
+- preference: `prompt_ids`, `chosen_ids` and `rejected_ids` (the replies
+  alone), the keys TRL 1.16's DPO collator reads, `id`, `source`.
+- prompt: `prompt_ids` (ending with the generation prompt), `id`, `source`,
+  and `solution` (what `trl.rewards.accuracy_reward` reads) and `answer`
+  when the record has a reference answer.
+
+`ALIASES` repeats the columns under their names of postmix 0.1
+(`prompt_input_ids`, ..., the prompt sets' `input_ids`) for one release.
 
 Packed rows are padding-free: feed them to a model without `attention_mask`
 (position ids then give block-diagonal attention; see TOOLCHAIN.md).
@@ -36,11 +40,12 @@ ARRAYS = {
     "preference": ("prompt_ids", "chosen_ids", "rejected_ids"),
 }
 ROWS = 1024  # output rows built per Parquet write
-COLUMN = {
+ALIASES = {  # new name -> postmix 0.1's name, written too until the next release
     "prompt_ids": "prompt_input_ids",
     "chosen_ids": "chosen_input_ids",
     "rejected_ids": "rejected_input_ids",
 }
+PROMPT_IDS = "prompt_ids"  # the prompt sets' `input_ids`, under TRL's name
 
 
 def encode(rec: dict[str, Any], variants: list[TokenizedRecord]) -> bytes:
@@ -82,7 +87,7 @@ def as_row(blob: bytes) -> dict[str, Any]:
     """A spill entry's first variant as a plain row (for examples.jsonl and the report)."""
     header, arrays = decode(blob)[0]
     row = {k: v for k, v in header.items() if k != "n"}
-    row.update({COLUMN.get(k, k): v.tolist() for k, v in arrays.items()})
+    row.update({k: v.tolist() for k, v in arrays.items()})
     return row
 
 
@@ -102,7 +107,11 @@ def _rows_table(entries: list[Entry]) -> Any:
     kind = entries[0][0]["kind"]
     cols: dict[str, Any] = {}
     for name in ARRAYS[kind]:
-        cols[COLUMN.get(name, name)] = _lists([arrays[name] for _, arrays in entries])
+        cols[name] = _lists([arrays[name] for _, arrays in entries])
+        if name in ALIASES:
+            cols[ALIASES[name]] = cols[name]
+    if kind == "prompt":
+        cols[PROMPT_IDS] = cols["input_ids"]
     if kind in ("sft", "text", "prompt"):
         ids = [arrays["input_ids"] for _, arrays in entries]
         cols["attention_mask"] = _lists([np.ones(len(a), np.int32) for a in ids])
@@ -111,6 +120,7 @@ def _rows_table(entries: list[Entry]) -> Any:
     cols["source"] = pa.array([h["source"] for h, _ in entries])
     if kind == "prompt":
         cols["answer"] = pa.array([h.get("answer") for h, _ in entries], pa.string())
+        cols["solution"] = cols["answer"]
     return pa.table(cols)
 
 
