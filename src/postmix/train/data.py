@@ -209,17 +209,13 @@ def load_tokenizer_for(
 
     tokenized = [d for d in dirs if d.schema == "tokenized"]
     if tokenized:
-        if cfg.tokenizer or cfg.template:
-            raise DataError(
-                f"{tokenized[0].path} is already tokenized with its own tokenizer and template; "
-                "drop --tokenizer/--template or prepare the data again"
-            )
         saved = [d.path / TOKENIZER_DIR for d in tokenized]
         tok = load_tokenizer(str(saved[0]))
         for other in saved[1:]:
             if load_tokenizer(str(other)).get_vocab() != tok.get_vocab():
                 raise DataError(f"{saved[0]} and {other} hold different tokenizers")
         name = tokenized[0].recipe.get("template") or "tokenizer"
+        same_as_data(cfg, tokenized[0], tok, name)
     else:
         first = dirs[0]
         saved = first.path / TOKENIZER_DIR
@@ -231,6 +227,27 @@ def load_tokenizer_for(
         name = cfg.template or first.recipe.get("template")
         name = name or ("tokenizer" if tok.chat_template else "chatml")
     return tok, name, bind(tok, name, cfg.special_tokens)
+
+
+def same_as_data(cfg: TrainConfig, d: Prepared, tok: Any, template: str) -> None:
+    """`--tokenizer` / `--template` may repeat what tokenized data was made with (the same
+    spec, or a tokenizer with the same vocabulary); a different one is refused, naming both."""
+    from postmix.tokenizer import load_tokenizer
+
+    if cfg.template and cfg.template != template:
+        raise DataError(
+            f"--template {cfg.template} conflicts with {d.path}, tokenized with template "
+            f"{template}: drop --template, or prepare the data again with template: "
+            f"{cfg.template}"
+        )
+    spec = cfg.tokenizer
+    if spec and spec != d.recipe.get("tokenizer"):
+        if load_tokenizer(spec).get_vocab() != tok.get_vocab():
+            raise DataError(
+                f"--tokenizer {spec} conflicts with {d.path / TOKENIZER_DIR}, the tokenizer "
+                f"{d.path} was tokenized with: drop --tokenizer, or prepare the data again "
+                f"with tokenizer: {spec}"
+            )
 
 
 def to_record(row: dict[str, Any], kind: str) -> dict[str, Any]:
