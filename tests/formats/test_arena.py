@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from postmix import formats
 from postmix.formats.arena import CONVERTER, Options
@@ -100,6 +101,8 @@ def test_winner_reply_is_chosen(
         "model_chosen": models[0],
         "model_rejected": models[1],
         "winner": winner,
+        "judge": "arena_user_973",
+        "turn": 1,
         "first_turn_only": False,
     }
 
@@ -110,14 +113,22 @@ def test_ties_are_dropped(winner: str) -> None:
     assert isinstance(out, Skip) and out.reason == "tie" and out.detail == winner
 
 
-def test_multi_turn_battles_pair_their_first_turn() -> None:
-    (rec,) = run([multi()])
+def test_a_judged_turn_whose_history_differs_is_dropped_by_default() -> None:
+    """The vote judged the second replies; a pair on the first ones would misstate it."""
+    (out,) = run([multi()])
+    assert isinstance(out, Skip) and out.reason == "judged_turn_not_shared"
+    assert "turn 2" in out.detail
+
+
+def test_first_turn_approximation_is_an_explicit_option() -> None:
+    (rec,) = run([multi()], multi_turn="first_turn")
     assert texts(rec["messages"]) == [QUESTION]
     assert texts(rec["chosen"]) == [LIST_TUPLE_B] and texts(rec["rejected"]) == [LIST_TUPLE_A]
-    assert rec["meta"]["first_turn_only"] is True
+    assert rec["meta"]["first_turn_only"] is True and rec["meta"]["turn"] == 1
     assert structure_problem(rec) is None
-    (out,) = run([multi()], multi_turn="skip")
-    assert isinstance(out, Skip) and out.reason == "multi_turn"
+    assert Options().multi_turn == "judged_turn"
+    with pytest.raises(ValidationError):
+        Options(multi_turn="skip")  # type: ignore[arg-type]
 
 
 def test_identical_earlier_turns_keep_the_whole_prompt() -> None:

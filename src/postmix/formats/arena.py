@@ -1,21 +1,34 @@
-"""Chatbot Arena battles (lmsys/chatbot_arena_conversations): two models, one human vote.
+"""Pairwise human judgments: Chatbot Arena battles and MT-bench judgments.
 
-Rows are `{question_id, model_a, model_b, winner, conversation_a,
-conversation_b, turn, language, ...}` with `winner` one of `model_a`,
-`model_b`, `tie`, `tie (bothbad)`. The prompt is everything before each
-conversation's last assistant turn, and must be the same on both sides; the
-winner's last reply is chosen, the loser's rejected. Ties are dropped (`tie`).
+Rows are `{question_id, model_a, model_b, winner, judge, conversation_a,
+conversation_b, turn, ...}` with `winner` one of `model_a`, `model_b`, `tie`,
+`tie (bothbad)`. Ties are dropped (`tie`). A judgment compares the two
+models' replies to one user turn, the judged turn k: it becomes a pair whose
+prompt is everything up to and including the k-th user turn, which must be
+the same on both sides; the winner's reply to it is chosen, the loser's
+rejected. When the sides differ before the judged turn (the earlier replies
+came from different models), no pair states what the judge compared: the
+judgment is dropped as `judged_turn_not_shared`. `multi_turn: first_turn`
+pairs the first replies instead, an approximation marked
+`meta.first_turn_only`, never the default. Sides that differ in their first
+user turn, or hold different numbers of user turns, are malformed.
 
-In a multi-turn battle the two prompts always differ, because the earlier
-replies came from different models, and a preference record has one shared
-prompt. Such a battle becomes a pair on its first turn (the first user turn,
-and each model's first reply): the vote judged the whole conversation, so this
-is an approximation, marked `meta.first_turn_only`. `multi_turn: skip` drops
-these battles instead (`multi_turn`). Sides that differ in their first user
-turn are malformed.
+What `turn` means (`turn_column`):
+- `judged`: the judged turn, 1-based. lmsys/mt_bench_human_judgments (and the
+  GPT-4 pair judgments) store both turns in every conversation and one
+  judgment per turn.
+- `length`: how many user turns the conversation has, as in
+  lmsys/chatbot_arena_conversations, where one vote follows the whole
+  conversation: the last turn is the judged one, and `turn` must equal the
+  conversation's user turns.
+- `auto` (default): the judged turn. The two readings agree whenever `turn`
+  equals the conversation's user turns, the only value an arena row holds; a
+  smaller value can only name a judged turn. Without a `turn` the last turn
+  is judged.
 
 - preference (default): as above; `meta` holds question_id, language,
-  model_chosen, model_rejected, winner, first_turn_only.
+  model_chosen, model_rejected, winner, judge, turn (the turn paired) and
+  first_turn_only.
 - prompt: the first user turn (after any system turn).
 """
 
@@ -27,42 +40,68 @@ from pydantic import BaseModel, ConfigDict
 
 from postmix.formats.base import ConvertContext, Converter
 from postmix.formats.messages import to_messages
-from postmix.formats.ultrafeedback import split_replies
 from postmix.schema import InvalidRow, Message, Skip, record, require
 
 SIDES: dict[str, tuple[str, str]] = {"model_a": ("a", "b"), "model_b": ("b", "a")}
 
 
 class Options(BaseModel):
-    """What to do with battles of several turns."""
+    """Which turn a judgment is about, and what to do when its history differs."""
 
     model_config = ConfigDict(extra="forbid")
 
-    multi_turn: Literal["first_turn", "skip"] = "first_turn"
+    multi_turn: Literal["judged_turn", "first_turn"] = "judged_turn"
+    turn_column: Literal["auto", "judged", "length"] = "auto"
+
+
+def user_turns(conv: list[Message]) -> list[int]:
+    """Positions of the user turns of a conversation."""
+    return [i for i, msg in enumerate(conv) if msg["role"] == "user"]
 
 
 def first_turn(conv: list[Message]) -> list[Message]:
     """The conversation up to and including its first user turn."""
-    for i, msg in enumerate(conv):
-        if msg["role"] == "user":
-            return conv[: i + 1]
-    raise InvalidRow("the conversation has no user turn")
+    users = user_turns(conv)
+    if not users:
+        raise InvalidRow("the conversation has no user turn")
+    return conv[: users[0] + 1]
 
 
-def prompt_and_reply(conv: list[Message], side: str) -> tuple[list[Message], list[Message]]:
-    prompt, reply = split_replies(conv)
-    if not reply or not prompt:
-        raise InvalidRow(f"conversation_{side} does not end with an assistant reply to a prompt")
-    return prompt, reply[-1:]
+def exchange(conv: list[Message], k: int, side: str) -> tuple[list[Message], list[Message]]:
+    """Everything up to the k-th user turn (1-based), and the assistant reply to it."""
+    users = user_turns(conv)
+    start = users[k - 1] + 1
+    end = users[k] if k < len(users) else len(conv)
+    reply = conv[start:end]
+    if not reply or any(m["role"] != "assistant" for m in reply):
+        raise InvalidRow(f"conversation_{side} has no assistant reply to user turn {k}")
+    return conv[:start], reply
 
 
-def first_exchange(conv: list[Message], side: str) -> tuple[list[Message], list[Message]]:
-    """The first user turn (with anything before it) and the reply that follows it."""
-    prompt = first_turn(conv)
-    reply = conv[len(prompt) : len(prompt) + 1]
-    if not reply or reply[0]["role"] != "assistant":
-        raise InvalidRow(f"conversation_{side} has no reply to its first user turn")
-    return prompt, reply
+def judged_turn(row: dict[str, Any], turns: int, reading: str) -> int:
+    """The 1-based turn a judgment is about, from the `turn` column read as `reading`."""
+    value = row.get("turn")
+    if value is None:
+        return turns
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRow(f"turn is {value!r}, expected an integer")
+    if reading == "length" and value != turns:
+        raise InvalidRow(f"turn {value} read as the length, but the sides have {turns} user turns")
+    if not 1 <= value <= turns:
+        raise InvalidRow(f"turn {value}, but the sides have {turns} user turns")
+    return value
+
+
+def pair_sides(
+    convs: dict[str, list[Message]], k: int, opts: Options
+) -> tuple[list[Message], dict[str, list[Message]], int]:
+    """The shared prompt, each side's reply, and the turn they answer."""
+    (prompt_a, reply_a), (prompt_b, reply_b) = (exchange(convs[s], k, s) for s in "ab")
+    if prompt_a == prompt_b:
+        return prompt_a, {"a": reply_a, "b": reply_b}, k
+    if opts.multi_turn != "first_turn":
+        raise Skip("judged_turn_not_shared", f"turn {k}: the sides differ before it")
+    return pair_sides(convs, 1, opts)
 
 
 def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
@@ -76,23 +115,23 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     if winner not in SIDES:
         raise InvalidRow(f"winner {winner!r}, expected model_a, model_b or a tie")
     convs = {"a": to_messages(conv_a), "b": to_messages(conv_b)}
-    (prompt_a, reply_a), (prompt_b, reply_b) = (prompt_and_reply(convs[s], s) for s in "ab")
-    first_only = prompt_a != prompt_b
-    if first_only:
-        (prompt_a, reply_a), (prompt_b, reply_b) = (first_exchange(convs[s], s) for s in "ab")
-        if prompt_a != prompt_b:
-            raise InvalidRow("conversation_a and conversation_b differ in their first user turn")
-        if ctx.options.multi_turn == "skip":
-            raise Skip("multi_turn", "the sides' prompts differ after the first turn")
-    replies = {"a": reply_a, "b": reply_b}
+    if first_turn(convs["a"]) != first_turn(convs["b"]):
+        raise InvalidRow("conversation_a and conversation_b differ in their first user turn")
+    turns = {len(user_turns(c)) for c in convs.values()}
+    if len(turns) != 1:
+        raise InvalidRow(f"the sides hold different numbers of user turns: {sorted(turns)}")
+    k = judged_turn(row, turns.pop(), ctx.options.turn_column)
+    prompt, replies, paired = pair_sides(convs, k, ctx.options)
     win, lose = SIDES[winner]
     meta.update(
         model_chosen=row.get(f"model_{win}"),
         model_rejected=row.get(f"model_{lose}"),
         winner=winner,
-        first_turn_only=first_only,
+        judge=row.get("judge"),
+        turn=paired,
+        first_turn_only=paired != k,
     )
-    return [record("preference", prompt_a, chosen=replies[win], rejected=replies[lose], meta=meta)]
+    return [record("preference", prompt, chosen=replies[win], rejected=replies[lose], meta=meta)]
 
 
 CONVERTER = Converter(
@@ -103,7 +142,7 @@ CONVERTER = Converter(
         frozenset({"conversation_a", "conversation_b", "winner"}),
         frozenset({"model_a", "model_b", "conversation_a", "conversation_b", "winner"}),
     ),
-    hub_ids=("lmsys/chatbot_arena_conversations",),
+    hub_ids=("lmsys/chatbot_arena_conversations", "lmsys/mt_bench_human_judgments"),
     options=Options,
     doc=__doc__ or "",
 )
