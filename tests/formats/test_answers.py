@@ -8,7 +8,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from postmix.formats.answers import boxed_answer, gsm8k_answer, stated_answer
+from postmix.formats.answers import (
+    boxed_answer,
+    final_line_answer,
+    gsm8k_answer,
+    reference_answer,
+    stated_answer,
+)
 from tests.conftest import shared_file
 
 
@@ -71,3 +77,40 @@ def test_every_real_gsm8k_answer_is_a_plain_integer(shared_data: Path) -> None:
             assert answer is not None and re.fullmatch(r"-?\d+", answer), answer
             seen += 1
     assert seen == 7473 + 1319
+
+
+# One solution that states its answer three ways, so each `answer_from` reads a different one.
+THREE_WAYS = "So x = \\boxed{\\frac{1}{2}} and 3 + 4 = 7.\n#### 1,234\nAnswer: 42."
+
+
+@pytest.mark.parametrize(
+    ("answer_from", "expected"),
+    [
+        ("boxed", "\\frac{1}{2}"),
+        ("gsm8k", "1234"),
+        ("final_line", "42"),
+        ("auto", "\\frac{1}{2}"),
+    ],
+)
+def test_reference_answer_reads_only_what_answer_from_says(answer_from: str, expected: str) -> None:
+    assert reference_answer(THREE_WAYS, answer_from) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Add them.\n5", "5"),
+        ("Add them.\n$\\frac{3}{4}$.\n\n", "\\frac{3}{4}"),
+        ("Add them.\nThe answer is 1,000.", "1000"),
+        ("   \n", None),
+    ],
+)
+def test_final_line_answer(text: str, expected: str | None) -> None:
+    assert final_line_answer(text) == expected
+
+
+def test_auto_falls_back_from_boxed_to_gsm8k_to_stated() -> None:
+    assert reference_answer("2 + 2 = 4\n#### 4") == "4"
+    assert reference_answer("2 + 2 = 4. The answer is 4.") == "4"
+    assert reference_answer("2 + 2 = 4") is None
+    assert reference_answer("2 + 2 = 4", "final_line") == "2 + 2 = 4"

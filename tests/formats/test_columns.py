@@ -13,7 +13,8 @@ from postmix import formats
 from postmix.formats import dolly
 from postmix.formats.base import ConvertContext
 from postmix.formats.columns import CONVERTER, Options, lookup
-from postmix.schema import InvalidRow, structure_problem
+from postmix.schema import InvalidRow, Skip, structure_problem
+from postmix.writers.schemas import SCHEMAS
 from tests.conftest import shared_file
 
 
@@ -127,3 +128,30 @@ def test_never_inferred() -> None:
     assert CONVERTER.columns == ()
     assert CONVERTER.kinds == ("sft", "preference", "prompt", "text")
     assert formats.get("columns") is CONVERTER
+
+
+# OpenR1-Math / NuminaMath layout: a problem, a worked solution, and sometimes an `answer` column.
+MATH_ROWS = [
+    {"problem": "Half of 1?", "solution": "Halve it: $\\boxed{\\frac{1}{2}}$", "answer": ""},
+    {"problem": "2+2?", "solution": "2+2=4\n#### 4", "answer": None},
+    {"problem": "3+3?", "solution": "See the table.", "answer": "6"},
+    {"problem": "Prove it.", "solution": "It holds by induction."},
+]
+
+
+def test_prompt_sets_take_their_answer_from_a_solution_column() -> None:
+    opts = {"prompt": "problem", "solution": "solution"}
+    recs = convert_all(MATH_ROWS, "prompt", answer="answer", **opts)
+    assert [r["meta"]["answer"] for r in recs[:3]] == ["\\frac{1}{2}", "4", "6"]
+    assert isinstance(recs[3], Skip) and recs[3].reason == "no_reference_answer"
+    boxed = convert_all(MATH_ROWS[:2], "prompt", answer_from="boxed", **opts)
+    assert boxed[0]["meta"]["answer"] == "\\frac{1}{2}" and isinstance(boxed[1], Skip)
+    last = convert_all(MATH_ROWS[3:], "prompt", answer_from="final_line", **opts)
+    assert last[0]["meta"]["answer"] == "It holds by induction"
+    # Written out, the reference is both `answer` and `solution` (what TRL's accuracy_reward reads).
+    rec = {**recs[0], "id": "x", "source": "math"}
+    row = SCHEMAS["messages"](rec)
+    assert row["answer"] == row["solution"] == "\\frac{1}{2}"
+    assert row["prompt"] == [{"role": "user", "content": "Half of 1?"}]
+    with pytest.raises(ValidationError, match="need `prompt`"):
+        Options(text="t", solution="solution")

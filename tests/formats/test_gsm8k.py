@@ -107,3 +107,19 @@ def test_inference() -> None:
     assert formats.from_columns(["question", "answer"]) is CONVERTER
     assert formats.from_hub_id("openai/gsm8k") is CONVERTER
     assert formats.from_hub_id("OpenAI/GSM8K") is CONVERTER
+
+
+def test_answer_from_changes_only_where_the_answer_is_read() -> None:
+    row = {"question": "2+3?", "answer": "2+3=<<2+3=5>>5, so \\boxed{5.0}\n#### 5"}
+    by = {how: convert_all([row], "prompt", answer_from=how)[0] for how in ("gsm8k", "boxed")}
+    assert by["gsm8k"]["meta"] == {"answer": "5"} and by["boxed"]["meta"] == {"answer": "5.0"}
+    assert by["gsm8k"]["messages"] == by["boxed"]["messages"]
+    [missing] = convert_all([{"question": "q", "answer": "#### 5"}], "prompt", answer_from="boxed")
+    assert isinstance(missing, InvalidRow) and "answer_from: boxed" in str(missing)
+
+
+def test_real_prompts_read_the_same_answer_by_gsm8k_and_auto(train: list[dict[str, Any]]) -> None:
+    rows = train[:500]
+    gsm = [r["meta"]["answer"] for r in convert_all(rows, "prompt")]
+    auto = [r["meta"]["answer"] for r in convert_all(rows, "prompt", answer_from="auto")]
+    assert gsm == auto and all(a.lstrip("-").isdigit() for a in gsm)

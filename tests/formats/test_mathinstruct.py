@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from postmix import formats
+from postmix.formats.answers import reference_answer
 from postmix.formats.base import ConvertContext
-from postmix.formats.mathinstruct import CONVERTER, reference_answer
+from postmix.formats.mathinstruct import CONVERTER, Options
 from postmix.schema import InvalidRow, structure_problem
 
 ROWS: list[dict[str, Any]] = [
@@ -39,8 +40,9 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
-def convert_all(rows: list[Any], kind: str) -> list[Any]:
-    return [out for _, out in CONVERTER.stream(enumerate(rows), ConvertContext(kind=kind))]
+def convert_all(rows: list[Any], kind: str, **options: Any) -> list[Any]:
+    ctx = ConvertContext(kind=kind, options=Options(**options))
+    return [out for _, out in CONVERTER.stream(enumerate(rows), ctx)]
 
 
 def test_sft_keeps_source_as_category() -> None:
@@ -86,3 +88,10 @@ def test_inference() -> None:
     assert formats.from_columns(["source", "instruction", "output"]) is CONVERTER
     assert formats.from_columns(["instruction", "output"]) is formats.get("alpaca")
     assert formats.from_hub_id("TIGER-Lab/MathInstruct") is CONVERTER
+
+
+def test_answer_from_picks_one_way_of_reading_the_solution() -> None:
+    row = {"source": "s", "instruction": "q", "output": "So \\boxed{4}.\nThe answer is 5."}
+    assert convert_all([row], "prompt")[0]["meta"]["answer"] == "4"
+    assert convert_all([row], "prompt", answer_from="final_line")[0]["meta"]["answer"] == "5"
+    assert "answer" not in convert_all([row], "prompt", answer_from="gsm8k")[0]["meta"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.reasoning import with_reasoning
 from postmix.schema import InvalidRow, first_present, message, record
 
 
@@ -39,7 +40,9 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
         if ctx.kind == "prompt":
             out.append(record("prompt", [user], meta={**meta, "answer": answer}))
         else:
-            out.append(record("sft", [user, message("assistant", answer)], meta=dict(meta)))
+            out.append(
+                record("sft", [user, with_reasoning(message("assistant", answer))], meta=dict(meta))
+            )
     return out
 
 

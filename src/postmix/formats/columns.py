@@ -4,6 +4,13 @@ The recipe names the columns (`a.b` reaches nested fields, `a.0` list items).
 Which columns a kind needs is checked when the options are validated, if the
 validation context carries the kind, and otherwise on the first row. Never
 inferred from columns: it only runs when a recipe asks for it.
+
+Reasoning and RL answers have their own columns: `reasoning` holds the
+reply's trace (s1K's `thinking_trajectories`; an inline `<think>` block in the
+response is read as well); `answer` is a reference answer taken as it is, and
+`solution` a worked solution the answer is read out of (`answer_from`, see
+`formats/answers.py`) when `answer` is unset or empty. A row whose solution
+states no answer is dropped as `no_reference_answer`.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from postmix.formats.alpaca import user_turn
+from postmix.formats.answers import AnswerFrom, reference_answer
 from postmix.formats.base import ConvertContext, Converter
 from postmix.formats.messages import as_messages
-from postmix.schema import InvalidRow, Message, message, record
+from postmix.formats.reasoning import with_reasoning
+from postmix.schema import InvalidRow, Message, Skip, message, record
 
 # Options each kind cannot do without.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -25,7 +34,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt",),
     "text": ("text",),
 }
-_PROMPT_PARTS = ("response", "system", "input", "chosen", "rejected", "answer")
+_PROMPT_PARTS = ("response", "system", "input", "chosen", "rejected", "answer", "solution")
 
 
 class Options(BaseModel):
@@ -39,6 +48,9 @@ class Options(BaseModel):
     rejected: str | None = None
     text: str | None = None
     answer: str | None = None
+    solution: str | None = None
+    answer_from: AnswerFrom = "auto"
+    reasoning: str | None = None
     meta: list[str] = []
 
     @model_validator(mode="after")
@@ -50,6 +62,8 @@ class Options(BaseModel):
         dangling = [n for n in _PROMPT_PARTS if getattr(self, n) is not None]
         if self.prompt is None and dangling:
             raise ValueError(f"{', '.join(dangling)} need `prompt`")
+        if self.reasoning is not None and self.response is None:
+            raise ValueError("`reasoning` is the trace of `response`: set `response`")
         kind = (info.context or {}).get("kind")
         missing = self.missing_for(kind) if kind else []
         if missing:
@@ -110,6 +124,30 @@ def prompt_turns(row: dict[str, Any], opts: Options) -> list[Message]:
     return msgs
 
 
+def reference(row: dict[str, Any], opts: Options) -> Any:
+    """The `answer` column's value, else the answer the `solution` column states."""
+    answer = lookup(row, opts.answer) if opts.answer else None
+    if answer not in (None, "") or opts.solution is None:
+        return answer
+    solution = required(row, opts.solution)
+    if not isinstance(solution, str):
+        raise InvalidRow(f"column {opts.solution!r} is not text")
+    answer = reference_answer(solution, opts.answer_from)
+    if answer is None:
+        raise Skip("no_reference_answer", f"answer_from: {opts.answer_from}")
+    return answer
+
+
+def trace(row: dict[str, Any], path: str) -> str | None:
+    """The reasoning column: text, or a list of texts (s1K keeps one trajectory in a list)."""
+    value = lookup(row, path)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = "\n\n".join(value)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRow(f"column {path!r} is not text")
+    return value
+
+
 def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     opts: Options = ctx.options
     if not isinstance(row, dict):
@@ -118,7 +156,8 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     if missing:
         raise InvalidRow(f"format 'columns' with kind {ctx.kind!r} needs options {missing}")
     meta = {path: value for path in opts.meta if (value := lookup(row, path)) is not None}
-    if opts.answer and (answer := lookup(row, opts.answer)) is not None:
+    answer = reference(row, opts)
+    if answer is not None:
         meta["answer"] = answer
     if ctx.kind == "text":
         text = required(row, opts.text)
@@ -133,6 +172,8 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     if ctx.kind == "prompt":
         return [record("prompt", msgs, meta=meta)]
     response = as_messages(required(row, opts.response), "assistant")
+    if opts.reasoning is not None and response:
+        response[-1] = with_reasoning(response[-1], trace(row, opts.reasoning))
     return [record("sft", msgs + response, meta=meta)]
 
 

@@ -3,7 +3,8 @@
 Answers interleave `<<48/2=24>>` calculator annotations, which were tool calls
 for the original verifier, not text a model should learn to write; they are
 removed by default. Prompt records keep only the question, with the number
-after `####` as `meta["answer"]` for reward functions and decontamination.
+after `####` as `meta["answer"]` for reward functions and decontamination
+(`answer_from` reads it another way, see `formats/answers.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from postmix.formats.answers import gsm8k_answer
+from postmix.formats.answers import AnswerFrom, reference_answer
 from postmix.formats.base import ConvertContext, Converter
 from postmix.schema import InvalidRow, message, record, require
 
@@ -24,6 +25,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strip_calculator: bool = True
+    answer_from: AnswerFrom = "gsm8k"
 
 
 def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
@@ -32,9 +34,10 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
         raise InvalidRow("answer must be a string")
     user = message("user", question)
     if ctx.kind == "prompt":
-        final = gsm8k_answer(answer)
+        final = reference_answer(answer, ctx.options.answer_from)
         if final is None:
-            raise InvalidRow("answer has no '#### N' final line")
+            how = "'#### N' final line" if ctx.options.answer_from == "gsm8k" else "answer"
+            raise InvalidRow(f"answer has no {how} (answer_from: {ctx.options.answer_from})")
         return [record("prompt", [user], meta={"answer": final})]
     if ctx.options.strip_calculator:
         answer = _CALCULATOR.sub("", answer)

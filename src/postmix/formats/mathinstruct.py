@@ -4,21 +4,25 @@
 `data/PoT/mathqa.json`) and is kept as `meta["category"]`, so a recipe can
 filter by it. Prompt records carry the reference answer when the solution
 states one: the last `\\boxed{}` first, else a closing "The answer is X"
-(program-of-thought solutions state none and carry no answer).
+(program-of-thought solutions state none and carry no answer); `answer_from`
+reads it another way (`formats/answers.py`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from postmix.formats.answers import boxed_answer, stated_answer
+from pydantic import BaseModel, ConfigDict
+
+from postmix.formats.answers import AnswerFrom, reference_answer
 from postmix.formats.base import ConvertContext, Converter
 from postmix.schema import InvalidRow, message, record, require
 
 
-def reference_answer(solution: str) -> str | None:
-    """The final answer a worked solution gives, if it gives one."""
-    return boxed_answer(solution) or stated_answer(solution)
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer_from: AnswerFrom = "auto"
 
 
 def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
@@ -28,7 +32,7 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     user = message("user", instruction)
     meta = {"category": row["source"]} if isinstance(row.get("source"), str) else {}
     if ctx.kind == "prompt":
-        answer = reference_answer(output)
+        answer = reference_answer(output, ctx.options.answer_from)
         if answer is not None:
             meta["answer"] = answer
         return [record("prompt", [user], meta=meta)]
@@ -41,5 +45,6 @@ CONVERTER = Converter(
     convert=convert,
     columns=(frozenset({"source", "instruction", "output"}),),
     hub_ids=("tiger-lab/mathinstruct",),
+    options=Options,
     doc=__doc__ or "",
 )

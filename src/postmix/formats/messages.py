@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.reasoning import field_reasoning, with_reasoning
 from postmix.formats.sharegpt import ROLE_MAP, tools_schema
 from postmix.schema import InvalidRow, Message, Skip, first_present, message, record
 
 ROLES: dict[str, str] = {**ROLE_MAP, "developer": "system"}
-_REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 
 
 def content_text(content: Any) -> Any:
@@ -67,17 +67,14 @@ def to_message(turn: Any) -> Message:
     role = ROLES.get(who.lower()) if isinstance(who, str) else None
     if role is None:
         raise InvalidRow(f"unknown role {who!r}")
-    reasoning = next((turn[k] for k in _REASONING_KEYS if turn.get(k) is not None), None)
-    if reasoning is not None and not isinstance(reasoning, str):
-        raise InvalidRow("reasoning content must be a string")
-    return message(
+    msg = message(
         role,
         content_text(turn.get("content")),
         tool_calls=tool_calls(turn.get("tool_calls")),
         tool_call_id=turn.get("tool_call_id"),
         name=turn.get("name"),
-        reasoning_content=reasoning or None,
     )
+    return with_reasoning(msg, field_reasoning(turn))
 
 
 def to_messages(turns: Any) -> list[Message]:
@@ -90,7 +87,7 @@ def to_messages(turns: Any) -> list[Message]:
 def as_messages(value: Any, role: str) -> list[Message]:
     """A column holding one turn's text (as `role`), one message object, or a message list."""
     if isinstance(value, str):
-        return [message(role, value)]
+        return [with_reasoning(message(role, value))]
     if isinstance(value, dict):
         return [to_message(value)]
     if isinstance(value, list):

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.reasoning import field_reasoning, with_reasoning
 from postmix.schema import InvalidRow, Message, first_present, message, record
 
 ROLE_MAP: dict[str, str] = {
@@ -69,7 +70,7 @@ def turns(conversation: Any) -> list[Message]:
         if who == "function_call":
             out.append(message("assistant", "", tool_calls=tool_call(value)))
         else:
-            out.append(message(role, value))
+            out.append(with_reasoning(message(role, value), field_reasoning(turn)))
     return out
 
 

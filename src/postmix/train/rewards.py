@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from postmix.formats.answers import boxed_answer, gsm8k_answer, stated_answer
+from postmix.formats.answers import reference_answer
 from postmix.templates.spec import THINK
 
 Reward = Callable[..., list[float | None]]
@@ -37,7 +37,7 @@ def completion_text(completion: Any) -> str:
 
 def extract_answer(text: str) -> str | None:
     """The final answer a completion states: `\\boxed{}`, then `#### N`, then "The answer is"."""
-    return boxed_answer(text) or gsm8k_answer(text) or stated_answer(text)
+    return reference_answer(text)
 
 
 def normalize(answer: str) -> str:

@@ -1,7 +1,11 @@
 """Output schemas: one small pure function per (schema, kind), canonical record → output row.
 
 Every row keeps `id` and `source` for lineage; extra columns are ignored by
-TRL, LLaMA-Factory and axolotl loaders.
+TRL, LLaMA-Factory and axolotl loaders. A reference answer is written as
+`answer` and as `solution` (what `trl.rewards.accuracy_reward` reads).
+Reasoning stays a `reasoning_content` field in `messages` rows; the schemas
+without such a field write it inline (`<think>…</think>` before the answer),
+as the chats those trainers read store it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from postmix.formats.reasoning import inline_message, inline_text
 from postmix.schema import Message
 
 Row = dict[str, Any]
@@ -24,6 +29,7 @@ def _lineage(rec: Row, row: Row) -> Row:
     answer = rec["meta"].get("answer")
     if answer is not None:
         row["answer"] = answer
+        row["solution"] = answer
     return row
 
 
@@ -41,19 +47,18 @@ def messages_schema(rec: Row) -> Row:
 
 
 def conversations_schema(rec: Row) -> Row:
+    prompt = [inline_message(m) for m in rec["messages"]]
     if rec["kind"] == "preference":
-        prompt = rec["messages"]
-        return _lineage(
-            rec, {"chosen": prompt + rec["chosen"], "rejected": prompt + rec["rejected"]}
-        )
-    return _lineage(rec, {"conversations": rec["messages"]})
+        sides = {s: prompt + [inline_message(m) for m in rec[s]] for s in ("chosen", "rejected")}
+        return _lineage(rec, sides)
+    return _lineage(rec, {"conversations": prompt})
 
 
 def _history(msgs: list[Message]) -> tuple[str, list[list[str]], str, str]:
     """System text, earlier (user, assistant) exchanges, last user turn, last reply."""
     system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system")
     turns = [m for m in msgs if m["role"] in ("user", "assistant")]
-    pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 1, 2)]
+    pairs = [[turns[i]["content"], inline_text(turns[i + 1])] for i in range(0, len(turns) - 1, 2)]
     last_user, reply = pairs.pop() if pairs else ("", "")
     return system, pairs, last_user, reply
 
@@ -86,7 +91,7 @@ def _sharegpt_turn(m: Message) -> Row:
         calls = [c.get("function", c) for c in m["tool_calls"]]
         value = orjson.dumps(calls[0] if len(calls) == 1 else calls).decode()
         return {"from": "function_call", "value": value}
-    return {"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]}
+    return {"from": SHAREGPT_ROLES[m["role"]], "value": inline_text(m)}
 
 
 def sharegpt_schema(rec: Row) -> Row:
