@@ -1,7 +1,8 @@
-"""HelpSteer converter on rows shaped like nvidia/HelpSteer and HelpSteer2 (no real file here)."""
+"""HelpSteer converter on rows shaped like nvidia/HelpSteer and HelpSteer2, and a real sample."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from postmix import formats
 from postmix.formats.base import ConvertContext
 from postmix.formats.helpsteer import CONVERTER, Options
 from postmix.schema import InvalidRow, Skip, structure_problem
+from tests.filters.records import load
 
 EXERCISE = (
     "What are the main health benefits of regular aerobic exercise? Answer in a few sentences."
@@ -84,12 +86,12 @@ def test_preference_pairs_grouped_by_prompt_in_first_appearance_order() -> None:
     # Best helpfulness ties between rows 2 and 8; the higher correctness (row 8) wins.
     assert replies(exercise, "chosen") == ROWS[8]["response"]
     assert replies(exercise, "rejected") in {ROWS[0]["response"], ROWS[4]["response"]}
-    assert exercise["meta"]["chosen_score"] == 4
+    assert exercise["meta"]["score_chosen"] == 4
     assert exercise["meta"]["chosen_attributes"] == {
         "helpfulness": 4, "correctness": 4, "coherence": 4, "complexity": 2, "verbosity": 2
     }  # fmt: skip
     rejected_row = next(r for r in ROWS if r["response"] == replies(exercise, "rejected"))
-    assert exercise["meta"]["rejected_score"] == rejected_row["helpfulness"]
+    assert exercise["meta"]["score_rejected"] == rejected_row["helpfulness"]
     assert exercise["meta"]["rejected_attributes"]["correctness"] == rejected_row["correctness"]
     assert replies(haiku, "chosen") == ROWS[1]["response"]
     assert replies(haiku, "rejected") == ROWS[6]["response"]
@@ -112,13 +114,13 @@ def test_margin_and_score_options() -> None:
     assert replies(exercise, "rejected") == ROWS[4]["response"]  # the only one 2 below
     assert isinstance(run(ROWS, min_margin=3)[0][1], Skip)
     outcomes = run(ROWS, score="sum", min_margin=0)
-    assert outcomes[0][1]["meta"]["chosen_score"] == 4 + 4 + 4 + 2 + 2
+    assert outcomes[0][1]["meta"]["score_chosen"] == 4 + 4 + 4 + 2 + 2
     # The Canberra rows tie on helpfulness; by the sum the terse one (verbosity 0) is lower.
     capital = outcomes[2][1]
     assert replies(capital, "chosen") == ROWS[3]["response"]
     assert replies(capital, "rejected") == ROWS[7]["response"]
     quality = run(ROWS, score="quality", min_margin=3)[0][1]["meta"]
-    assert (quality["chosen_score"], quality["rejected_score"]) == (4 + 4 + 4, 2 + 0 + 3)
+    assert (quality["score_chosen"], quality["score_rejected"]) == (4 + 4 + 4, 2 + 0 + 3)
     with pytest.raises(ValidationError):
         Options(score="length")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
@@ -193,3 +195,62 @@ def test_malformed_rows_are_invalid_and_the_rest_still_pair() -> None:
 def test_inferred_from_helpsteer_columns() -> None:
     assert formats.from_columns(ROWS[0].keys()) is CONVERTER
     assert formats.from_hub_id("nvidia/HelpSteer2") is CONVERTER
+
+
+def drops(outcomes: list[tuple[int, Any]]) -> list[tuple[int, str]]:
+    return [(pos, out.reason) for pos, out in outcomes if isinstance(out, Skip)]
+
+
+def test_repeated_rows_are_reported_and_used_once() -> None:
+    """HelpSteer v1 holds exact repeats of rows: each repeat is a `duplicate_row` drop."""
+    rows = [*ROWS, dict(ROWS[8]), dict(ROWS[8]), dict(ROWS[1])]
+    outcomes = run(rows)
+    assert drops(outcomes) == [(9, "duplicate_row"), (10, "duplicate_row"), (11, "duplicate_row"),
+                               (3, "no_pair"), (5, "no_pair")]  # fmt: skip
+    (_, exercise), (_, haiku) = [(p, o) for p, o in outcomes if isinstance(o, dict)]
+    assert replies(exercise, "chosen") == ROWS[8]["response"]
+    assert replies(haiku, "rejected") == ROWS[6]["response"]
+    detail = next(o.detail for p, o in outcomes if p == 9)
+    assert "same prompt, response and ratings as an earlier row" in detail
+
+
+def test_conflicting_ratings_of_one_response_are_never_used() -> None:
+    """The best EXERCISE response rated twice, differently: both rows are dropped with the
+    two ratings, and the pair is built from the responses rated once."""
+    rerated = {**ROWS[8], "helpfulness": 1, "correctness": 2}
+    outcomes = run([*ROWS, rerated])
+    assert drops(outcomes)[:2] == [(8, "conflicting_scores"), (9, "conflicting_scores")]
+    detail = next(o.detail for p, o in outcomes if p == 9)
+    assert "helpfulness 4 vs 1" in detail and "correctness 4 vs 2" in detail
+    assert "coherence" not in detail
+    exercise = outcomes[2][1]
+    assert replies(exercise, "chosen") == ROWS[2]["response"]  # the best one left
+    sft = [o for _, o in run([*ROWS, rerated], "sft") if isinstance(o, dict)]
+    assert sft[0]["messages"][-1]["content"] == ROWS[2]["response"]
+
+
+def test_a_prompt_whose_only_response_conflicts_gives_no_record() -> None:
+    outcomes = run([ROWS[5], {**ROWS[5], "coherence": 2}], "sft")
+    assert drops(outcomes) == [(0, "conflicting_scores"), (1, "conflicting_scores")]
+    assert len(outcomes) == 2
+
+
+def test_prompt_kind_ignores_responses() -> None:
+    outcomes = run([ROWS[5], {**ROWS[5], "coherence": 2}, ROWS[5]], "prompt")
+    assert [(p, o["kind"]) for p, o in outcomes] == [(0, "prompt")]
+
+
+def test_real_helpsteer2_sample(shared_data: Path) -> None:
+    """Ten distinct real prompts, one response each: no pair, no repeat; a copied row and a
+    re-rated copy are reported."""
+    rows = load(shared_data, "maylad31__llm_judge_order_matters/helpsteer2_sample_10.jsonl")
+    assert len(rows) == 10
+    assert [r for _, r in drops(run(rows))] == ["no_pair"] * 10
+    recs = [o for _, o in run(rows, "sft")]
+    assert len(recs) == 10 and all(structure_problem(r) is None for r in recs)
+    copied = [*rows, dict(rows[3]), {**rows[7], "helpfulness": rows[7]["helpfulness"] - 1}]
+    outcomes = run(copied, "sft")
+    assert sorted(drops(outcomes)) == [
+        (7, "conflicting_scores"), (10, "duplicate_row"), (11, "conflicting_scores")
+    ]  # fmt: skip
+    assert sum(isinstance(o, dict) for _, o in outcomes) == 9

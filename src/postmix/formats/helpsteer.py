@@ -13,7 +13,15 @@ seeded per prompt and whatever the row order, among responses scoring strictly
 lower by at least `min_margin`. HelpSteer2 writes multi-turn prompts as one string with
 `<extra_id_1>Assistant` / `<extra_id_1>User` turn markers; they become turns.
 
-- preference: chosen vs rejected; a prompt without such a pair is `no_pair`.
+Repeated rows are reported, never silently used: a row with the same prompt,
+response and ratings as an earlier one is dropped as `duplicate_row`; when one
+prompt's response is rated more than once with different ratings, every such
+row is dropped as `conflicting_scores` (the detail names the ratings that
+disagree), and the prompt pairs among its other responses. `prompt` records
+read no response, so they skip these checks.
+
+- preference: chosen vs rejected (`meta.score_chosen`, `meta.score_rejected`
+  and each side's attributes); a prompt without such a pair is `no_pair`.
 - sft: the prompt and its best response.
 - prompt: the prompt once.
 """
@@ -124,8 +132,8 @@ def group_record(prompt: str, group: list[Rated], ctx: ConvertContext) -> dict[s
     if rejected is None:
         raise Skip("no_pair", f"{len(group)} response(s), none scoring lower by the margin")
     meta = {
-        "chosen_score": scores[best],
-        "rejected_score": scores[rejected],
+        "score_chosen": scores[best],
+        "score_rejected": scores[rejected],
         "chosen_attributes": attributes(group[best]),
         "rejected_attributes": attributes(group[rejected]),
     }
@@ -136,6 +144,35 @@ def group_record(prompt: str, group: list[Rated], ctx: ConvertContext) -> dict[s
         rejected=[message("assistant", group[rejected][1])],
         meta=meta,
     )
+
+
+def disagreement(ratings: list[tuple[float, ...]]) -> str:
+    """The attributes on which ratings of one response differ: `helpfulness 4 vs 1`."""
+    return ", ".join(
+        f"{name} " + " vs ".join(f"{r[i]:g}" for r in ratings)
+        for i, name in enumerate(ATTRIBUTES)
+        if len({r[i] for r in ratings}) > 1
+    )
+
+
+def screen(group: list[Rated]) -> tuple[list[Rated], list[tuple[int, Skip]]]:
+    """One prompt's rows with repeats removed, and the drops of the repeated rows."""
+    by_response: dict[str, list[Rated]] = {}
+    for rated in group:
+        by_response.setdefault(rated[1], []).append(rated)
+    kept: list[Rated] = []  # first rows of each response, already in row order
+    repeats: list[tuple[int, Skip]] = []
+    same = "same prompt, response and ratings as an earlier row"
+    for rows in by_response.values():
+        distinct = list(dict.fromkeys(r[2] for r in rows))
+        if len(distinct) > 1:
+            detail = f"{len(rows)} rows rate this response differently: {disagreement(distinct)}"
+            repeats += [(r[0], Skip("conflicting_scores", detail)) for r in rows]
+            continue
+        kept.append(rows[0])
+        repeats += [(r[0], Skip("duplicate_row", same)) for r in rows[1:]]
+    repeats.sort(key=lambda drop: drop[0])
+    return kept, repeats
 
 
 def convert_stream(
@@ -151,6 +188,11 @@ def convert_stream(
             continue
         groups.setdefault(prompt, []).append((pos, response, rated))
     for prompt, group in groups.items():
+        if ctx.kind != "prompt":
+            group, repeats = screen(group)
+            yield from repeats
+            if not group:
+                continue
         try:
             yield group[0][0], group_record(prompt, group, ctx)
         except Skip as exc:
