@@ -33,7 +33,9 @@ from typing import Any
 
 import torch
 
-from postmix import pipeline, recipe
+from postmix import recipe
+
+from postmix.prepare import prepare
 from postmix.train.common import TrainedTokens, load_model, precision, train
 from postmix.train.config import TrainConfig, Training
 from postmix.train.demo import demo_recipe, message_texts, tiny_model, train_tokenizer
@@ -50,7 +52,7 @@ SIZES: dict[str, dict[str, int]] = {
 def setup(work: Path, size: str) -> tuple[Path, Path, int]:
     """Prepared demo data and a saved random model with its tokenizer; the parameter count."""
     data = work / "data"
-    pipeline.prepare(recipe.load(demo_recipe()), data, progress=False)
+    prepare(recipe.load(demo_recipe()), data, progress=False)
     base = work / "base"
     tok = train_tokenizer(message_texts(data), base)
     model = tiny_model(tok, **SIZES[size])

@@ -108,12 +108,13 @@ def build(
     **top: Any,
 ) -> tuple[Path, dict[str, Any]]:
     """(output dir, manifest) of `prepare` on `n` synthetic rows of `kind`."""
-    from postmix import pipeline, recipe
+    from postmix import recipe
+    from postmix.prepare import prepare
 
     make, _ = SOURCES[kind]
     tmp.mkdir(parents=True, exist_ok=True)
     src = write_jsonl(tmp / f"{kind}.jsonl", rows if rows is not None else make(n))
     out = tmp / "out"
     parsed = recipe.parse(recipe_text(src, kind, schema, file_format, out, **top))
-    manifest = pipeline.prepare(parsed, out, num_proc=1, progress=False, report=False)
+    manifest = prepare(parsed, out, num_proc=1, progress=False, report=False)
     return out, manifest

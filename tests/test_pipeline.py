@@ -8,7 +8,7 @@ import orjson
 import pytest
 import yaml
 
-from postmix.pipeline import StrictError, prepare
+from postmix.prepare import StrictError, prepare
 from postmix.recipe import parse
 
 

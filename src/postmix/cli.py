@@ -58,8 +58,8 @@ def prepare(
     ] = None,
 ) -> None:
     """Build the recipe's dataset: convert, filter, dedup, mix, split, write, manifest."""
-    from postmix.pipeline import StrictError
-    from postmix.pipeline import prepare as run_prepare
+    from postmix.prepare import StrictError
+    from postmix.prepare import prepare as run_prepare
 
     r = _load(recipe)
     try:

@@ -1,9 +1,16 @@
-"""The two shapes of record-level step, and what a step may know about its run.
+"""The step protocol: what every per-batch stage of `prepare` returns, and what it may know.
 
 Like datatrove's pipeline steps, each step is built once from its recipe entry
 and then called on batches; unlike them, a step is a pure function of the
 batch (randomness is seeded per record, so results never depend on batching
-or on how many processes run).
+or on how many processes run). A step never counts, writes files or reads
+another module's globals: it returns one verdict per record (keep, or a
+`Drop` with its bucket and detail) and optional per-record columns; the
+engine's ledger does the counting. It declares the `Resources` it needs and
+the executor reads them (a step that uses torch is never forked).
+
+Filters and transforms are written as the two plain shapes below
+(`FilterFn`, `TransformFn`); the engine wraps them as steps.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import xxhash
 
@@ -20,6 +27,60 @@ Batch = list[dict[str, Any]]
 FilterFn = Callable[[Batch], list[str | None]]
 # A transform returns the batch with records changed (it never drops: that is a filter's job).
 TransformFn = Callable[[Batch], Batch]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a step needs from the process that runs it."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    torch: bool = False  # holds a torch model: processes must be spawned, not forked
+
+    def __or__(self, other: Resources) -> Resources:
+        return Resources(
+            max(self.cpus, other.cpus), max(self.gpus, other.gpus), self.torch or other.torch
+        )
+
+
+LIGHT = Resources()  # one CPU, no GPU, no torch: what most steps need
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Why a step removes a record: the manifest bucket, a detail, and where it is counted.
+
+    `contaminated` names the benchmark for decontamination drops (counted as
+    `contaminated`, not `dropped`); `example` adds fields to the record's line in
+    examples.jsonl (e.g. the benchmark item it matched).
+    """
+
+    bucket: str
+    detail: str = ""
+    contaminated: str | None = None
+    example: dict[str, Any] | None = None
+
+
+Verdict = Drop | None
+
+
+@dataclass
+class StepOutput:
+    """A step's answer for one batch: one verdict per record, the records (rewritten by
+    transforms, else None) and per-record columns (e.g. token ids) for later stages."""
+
+    verdicts: list[Verdict]
+    batch: Batch | None = None
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class Step(Protocol):
+    """A per-batch stage: convert-side transform, filter, decontaminate, tokenize, sketch."""
+
+    name: str
+    resources: Resources
+
+    def __call__(self, batch: Batch) -> StepOutput: ...
 
 
 @dataclass

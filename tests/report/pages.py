@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from postmix.pipeline import prepare
+from postmix.prepare import prepare
 from postmix.recipe import parse
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from postmix import pipeline, recipe
+from postmix import recipe
+
+from postmix.prepare import prepare
 from postmix.train.config import EvalSettings, TrainConfig, Training
 from tests.conftest import shared_file
 from tests.tiny import bpe_tokenizer
@@ -49,7 +51,7 @@ def prepare(
             "output": output,
         }
     )
-    pipeline.prepare(recipe.parse(text), out, num_proc=1, progress=False)
+    prepare(recipe.parse(text), out, num_proc=1, progress=False)
     return out
 
 

@@ -116,12 +116,13 @@ def demo_config(out: Path, base: Path, steps: int) -> TrainConfig:
 
 def run_demo(out: Path, steps: int = 40, *, say: Any = print) -> dict[str, Any]:
     """Prepare, build, train, report; returns the SFT metrics."""
-    from postmix import pipeline, recipe
+    from postmix import recipe
+    from postmix.prepare import prepare
     from postmix.train.sft import run_sft
 
     data_dir = out / "data"
     say(f"preparing the demo recipe into {data_dir}")
-    pipeline.prepare(recipe.load(demo_recipe()), data_dir, progress=False)
+    prepare(recipe.load(demo_recipe()), data_dir, progress=False)
     base = out / "base"
     tok = train_tokenizer(message_texts(data_dir), base)
     model = tiny_model(tok)

@@ -1,0 +1,137 @@
+"""The driver's compact view of every surviving record, and random access to its spill line.
+
+The workers' columns are joined into parallel arrays in dedup order (source
+priority, recipe order, position), one field at a time, releasing each
+worker's copy as it goes; records themselves stay in the spill files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from postmix.engine.contracts import ShardResult
+
+CHUNK = 4096  # spill lines read (and held) at a time by the final write
+
+
+@dataclass
+class Index:
+    """All surviving records of all sources as parallel arrays, in dedup order."""
+
+    source: np.ndarray
+    row: np.ndarray  # row within its input file
+    label: np.ndarray  # index into `labels`: the input file (or hub split) of the record
+    file: np.ndarray  # spill file number
+    offset: np.ndarray
+    length: np.ndarray
+    keys: np.ndarray
+    ids: np.ndarray
+    cost: np.ndarray
+    spills: list[str]
+    labels: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)  # file format of each label
+    sigs: list[str] = field(default_factory=list)
+    bands: np.ndarray | None = None
+    ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
+    binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
+
+    def where(self, g: int) -> tuple[str, str, int]:
+        """(file label, file format, row) of record `g`."""
+        at = int(self.label[g])
+        return self.labels[at], self.formats[at], int(self.row[g])
+
+
+def trim_heap() -> None:
+    """Give freed heap memory back to the OS (glibc keeps it otherwise).
+
+    The workers' per-shard arrays arrive by unpickling as many ~100 KB blocks
+    on the heap; once they are joined into the index and freed, glibc would
+    keep those pages, and the peak would count them twice.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def build(results: list[list[ShardResult]], order: list[int]) -> Index:
+    """Concatenate the workers' arrays in dedup order (`order`: source indices by priority;
+    `results[s]`: source s's shard results sorted by task order)."""
+    names = ("source", "row", "label", "file", "offset", "length", "keys", "ids", "cost")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    spills: list[str] = []
+    labels: list[str] = []
+    fmts: list[str] = []
+    sigs: list[str] = []
+    bands: list[np.ndarray] = []
+    ntok: list[list[int]] = []
+    for si in order:
+        for res in results[si]:
+            n = len(res.keys)
+            parts["source"].append(np.full(n, si, dtype=np.int16))
+            parts["row"].append(res.row)
+            parts["label"].append((res.shard + len(labels)).astype(np.int32))
+            parts["file"].append(np.full(n, len(spills), dtype=np.int32))
+            for name in ("offset", "length", "keys", "ids", "cost"):
+                parts[name].append(getattr(res, name))
+            spills.append(res.spill)
+            labels.extend(res.labels)
+            fmts.extend(res.formats)
+            sigs.append(res.sigs)
+            bands.append(res.bands)
+            ntok.extend(res.ntok)
+            res.release()
+    # One field at a time, dropping its parts as it goes: with the workers' arrays
+    # released, each field exists once in memory (plus the one being joined).
+    cat: dict[str, np.ndarray] = {}
+    for name in names:
+        chunks = parts.pop(name)
+        cat[name] = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+        del chunks
+    if not len(cat["ids"]):
+        cat["ids"] = np.empty((0, 16), dtype=np.uint8)
+    near = [b for b in bands if b.size] or None
+    return Index(
+        spills=spills,
+        labels=labels,
+        formats=fmts,
+        sigs=sigs,
+        bands=np.concatenate(near) if near else None,
+        ntok=np.asarray(ntok, dtype=np.int64) if ntok else None,
+        **cat,
+    )
+
+
+class SpillReader:
+    """Random access to spill lines by (file, offset, length) with pread: no mmap, so the
+    file pages read never count as this process's memory."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.fds = [os.open(p, os.O_RDONLY) for p in paths]
+
+    def lines(self, idx: Index, order: np.ndarray) -> Iterator[list[bytes]]:
+        pread = os.pread
+        for start in range(0, len(order), CHUNK):
+            sel = order[start : start + CHUNK]
+            fds = [self.fds[f] for f in idx.file[sel].tolist()]
+            yield [
+                pread(fd, n, off)
+                for fd, n, off in zip(fds, idx.length[sel].tolist(), idx.offset[sel].tolist())
+            ]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+    def __enter__(self) -> SpillReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,153 @@
+"""The manifest: per-source accounting (counted, then checked), mix, tokens, outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from postmix import __version__
+from postmix.engine.contracts import ShardResult, Tally
+from postmix.engine.index import Index
+from postmix.engine.ledger import LedgerError, check_identity
+from postmix.engine.plan import SourceInfo
+from postmix.engine.select import Duplicates, Selection
+from postmix.recipe import Recipe
+
+
+def source_stats(
+    info: SourceInfo,
+    results: list[ShardResult],
+    si: int,
+    idx: Index,
+    dups: Duplicates,
+    leaked: np.ndarray,
+) -> dict[str, Any]:
+    """One source's entry: counts merged from its shards plus the second stage's removals.
+
+    `kept` is counted from the index (records present, not duplicates, not leaked),
+    never derived from the other counts.
+    """
+    tally = reduce(Tally.__add__, (r.tally for r in results), Tally())
+    mine = idx.source == si
+    if int(mine.sum()) != tally.spilled:
+        raise LedgerError(
+            f"{info.plan.name}: shards kept {tally.spilled} records but the index holds "
+            f"{int(mine.sum())}"
+        )
+    leaks = int(np.isin(np.flatnonzero(mine), leaked).sum())
+    dropped = Counter(tally.dropped)
+    if leaks:
+        dropped["validation_leak"] += leaks
+    alive = mine & ~dups.is_dup
+    alive[leaked] = False
+    pairs = np.concatenate([r.chosen_longer for r in results]) if results else np.empty(0)
+    pairs = pairs[pairs >= 0]
+    chars = np.concatenate([r.chars for r in results]) if results else np.empty(0)
+    out: dict[str, Any] = {
+        "converter": info.plan.converter,
+        "converter_chosen_by": info.chosen_by,
+        "kind": info.plan.kind,
+        "rows": tally.rows,
+        "read": tally.read,
+        "kept": int(alive.sum()),
+        "dropped": dict(sorted(dropped.items())),
+        "duplicates": int((mine & dups.is_dup).sum()),
+        "near_duplicates": int((mine & dups.near).sum()),
+        "contaminated": sum(tally.contaminated.values()),
+        "contamination": dict(sorted(tally.contaminated.items())),
+        "invalid": tally.invalid,
+        "chars": summary(chars),
+        "categories": dict(tally.categories.most_common(50)),
+        "languages": dict(tally.langs.most_common(50)),
+    }
+    if len(pairs):
+        out["length_bias"] = {
+            "pairs": len(pairs),
+            "chosen_longer_share": round(float(pairs.mean()), 4),
+        }
+    return out
+
+
+def summary(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    q = np.percentile(values, [50, 90, 99])
+    return {
+        "mean": round(float(values.mean()), 1),
+        "p50": float(q[0]),
+        "p90": float(q[1]),
+        "p99": float(q[2]),
+        "max": int(values.max()),
+    }
+
+
+def token_stats(idx: Index, si: int, is_dup: np.ndarray, sel: Selection) -> dict[str, Any] | None:
+    """Tokens and trainable tokens kept and mixed, share of the budget, epochs."""
+    if idx.ntok is None:
+        return None
+    tokens = idx.ntok.sum(axis=1)
+    chosen = np.concatenate([sel.train, sel.validation])
+    grand = float(idx.cost[chosen].sum()) or 1.0
+    mine = (idx.source == si) & ~is_dup
+    picked = chosen[idx.source[chosen] == si]
+    unique = float(idx.cost[mine].sum())
+    return {
+        "total": int(tokens[mine].sum()),
+        "trainable": int(unique),
+        "mixed_total": int(tokens[picked].sum()),
+        "mixed_trainable": int(idx.cost[picked].sum()),
+        "share": round(float(idx.cost[picked].sum()) / grand, 4),
+        "epochs": round(float(idx.cost[picked].sum()) / unique, 4) if unique else 0.0,
+    }
+
+
+def decontam_summary(recipe: Recipe, sources: dict[str, Any]) -> dict[str, Any] | None:
+    """Per benchmark: items indexed and records removed (per-record item ids: removed.jsonl)."""
+    if recipe.decontaminate is None:
+        return None
+    from postmix.engine.chain import decontam_index
+
+    index = decontam_index(recipe.decontaminate)
+    removed: Counter[str] = Counter()
+    for s in sources.values():
+        removed.update(s["contamination"])
+    return {
+        "method": recipe.decontaminate.method,
+        "benchmarks": {
+            name: {"items": n, "removed": removed.get(name, 0)}
+            for name, n in index.items_per_benchmark.items()
+        },
+        "unmatchable_items": index.unmatchable,
+    }
+
+
+def assemble(
+    recipe: Recipe,
+    sources: dict[str, dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    sel: Selection,
+    fingerprint: str,
+) -> dict[str, Any]:
+    """The manifest, after checking every source's accounting identity."""
+    check_identity(sources)
+    return {
+        "postmix": __version__,
+        "fingerprint": fingerprint,
+        "recipe": recipe.model_dump(mode="json", by_alias=True),
+        "sources": sources,
+        "outputs": outputs,
+        "totals": {
+            "read": sum(s["read"] for s in sources.values()),
+            "kept": sum(s["kept"] for s in sources.values()),
+            "train": len(sel.train),
+            "validation": len(sel.validation),
+        },
+        "side_files": {
+            "quarantine": "quarantine.jsonl",
+            "removed": "removed.jsonl",
+            "examples": "examples.jsonl",
+        },
+    }

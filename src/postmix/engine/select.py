@@ -1,0 +1,190 @@
+"""Global decisions: pure functions over the index's compact arrays, never over records.
+
+Exact dedup (first occurrence in priority order), near dedup (MinHash
+clusters verified on signatures), the mix (per-source budgets, seeded
+selection with repetition), the stratified validation split (unique records,
+before upsampling) and the train/validation leak check. Each returns values;
+the driver hands removals to the ledger and statistics to the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from postmix import mix, split
+from postmix.dedup.config import NearConfig
+from postmix.dedup.exact import first_occurrence
+from postmix.engine.index import Index
+
+
+def rng(seed: int, *keys: object) -> np.random.Generator:
+    """A generator per (seed, purpose, source name): adding a source never reshuffles another."""
+    return np.random.default_rng(
+        [seed & 0xFFFFFFFF, *(xxhash.xxh32_intdigest(str(k).encode()) for k in keys)]
+    )
+
+
+@dataclass
+class Duplicates:
+    """Per record: whether it repeats a kept record, and which one (`of`, -1 if none)."""
+
+    is_dup: np.ndarray
+    of: np.ndarray
+    near: np.ndarray  # bool: found by near dedup (else exact)
+
+
+def duplicates(idx: Index, exact: bool, cfg: NearConfig | None, names: list[str]) -> Duplicates:
+    """Exact duplicates by key, then near duplicates among the records exact dedup kept."""
+    n = len(idx.keys)
+    first = first_occurrence(idx.keys) if exact else np.arange(n)
+    is_exact = first != np.arange(n)
+    near_of = near_duplicates(idx, is_exact, cfg, names)
+    near = near_of >= 0
+    of = np.where(near, near_of, np.where(is_exact, first, -1))
+    return Duplicates(is_dup=is_exact | near, of=of, near=near)
+
+
+def near_duplicates(
+    idx: Index, exact: np.ndarray, cfg: NearConfig | None, names: list[str]
+) -> np.ndarray:
+    """Near-duplicate resolution among records that survived exact dedup.
+
+    Records are in priority order (source priority, recipe order, position), so
+    a cluster keeps its first record. In one-sided mode (`against`), only
+    records of the cleaned sources are removed, and only for repeating a
+    record of a reference source.
+    """
+    near_of = np.full(len(exact), -1, dtype=np.int64)
+    if cfg is None or idx.bands is None:
+        return near_of
+    from postmix.dedup import near
+
+    live = np.flatnonzero(~exact)
+    sigs = near.SignatureStore(idx.sigs, cfg.num_perm, order=live)
+    keys, rank = idx.bands[live], np.arange(len(live))
+    if cfg.against:
+        src = idx.source[live]
+        reference = np.isin(src, [names.index(n) for n in cfg.against])
+        cleaned = cfg.sources or [n for n in names if n not in cfg.against]
+        target = np.isin(src, [names.index(n) for n in cleaned])
+        dup = near.resolve_against(
+            keys, rank, sigs, cfg.threshold, reference=reference, target=target
+        )
+    else:
+        dup = near.resolve(keys, rank, sigs, cfg.threshold)
+    hit = dup >= 0
+    near_of[live[hit]] = live[dup[hit]]
+    return near_of
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    """What the mix and split need from the recipe."""
+
+    names: list[str]
+    ratios: list[float | None]
+    caps: list[int | None]
+    total_tokens: int | None
+    seed: int
+    validation_ratio: float
+    validation_seed: int
+    stratified: bool
+
+
+@dataclass
+class Selection:
+    """Global record indices of each split, and the mix statistics per source."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    mix: list[dict[str, Any]]
+
+
+def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, is_dup: np.ndarray) -> Selection:
+    """Train and validation indices per the mix and split rules (unique records only)."""
+    n_src = len(spec.names)
+    unique = [np.flatnonzero((source == i) & ~is_dup) for i in range(n_src)]
+    token_mode = spec.total_tokens is not None
+    # Budgets count trainable tokens in token mode, records otherwise.
+    cost = cost if token_mode else np.ones(len(cost), dtype=np.int64)
+    available = [float(cost[u].sum()) for u in unique]
+    caps = spec.caps
+    if not token_mode:
+        available = [min(a, c) if c else a for a, c in zip(available, caps)]
+    budgets = mix.targets(available, spec.ratios, spec.total_tokens)
+    if not token_mode:
+        budgets = [min(b, c) if c else b for b, c in zip(budgets, caps)]
+
+    picked = []
+    for i in range(n_src):
+        have = cost[unique[i]]
+        sub = mix.select(
+            have, min(budgets[i], float(have.sum())), rng(spec.seed, "unique", spec.names[i])
+        )
+        picked.append(np.sort(unique[i][sub]))
+    ratio = spec.validation_ratio
+    if spec.stratified:
+        held = [
+            split.holdout(p, ratio, rng(spec.validation_seed, "validation", spec.names[i]))
+            for i, p in enumerate(picked)
+        ]
+    else:
+        allp = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+        val_all, _ = split.holdout(allp, ratio, rng(spec.validation_seed, "validation"))
+        held = [(np.intersect1d(val_all, p), np.setdiff1d(p, val_all)) for p in picked]
+
+    train_parts, val_parts, stats = [], [], []
+    for i, (val, pool) in enumerate(held):
+        # When upsampling, `picked` is every unique record, so `pool` is all that is not held out.
+        budget = budgets[i] - float(cost[val].sum())
+        train = pool[mix.select(cost[pool], budget, rng(spec.seed, "train", spec.names[i]))]
+        if token_mode and caps[i]:
+            train = mix.cap(train, max(caps[i] - len(val), 0))
+        train_parts.append(train)
+        val_parts.append(val)
+        achieved = len(train) + len(val)
+        entry: dict[str, Any] = {
+            "ratio": spec.ratios[i],
+            "target": round(budgets[i]) if not token_mode else None,
+            "achieved": achieved,
+            "unique": len(picked[i]),
+            "train": len(train),
+            "validation": len(val),
+            "upsampling": round(achieved / len(picked[i]), 4) if len(picked[i]) else 0.0,
+        }
+        if token_mode:
+            entry["target_tokens"] = round(budgets[i])
+            entry["achieved_tokens"] = int(cost[train].sum() + cost[val].sum())
+        stats.append(entry)
+    cat = lambda parts: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)  # noqa: E731
+    return Selection(train=cat(train_parts), validation=cat(val_parts), mix=stats)
+
+
+def leaks(idx: Index, sel: Selection, cfg: NearConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Train records that near-duplicate a validation record: (record, validation record of).
+
+    Exact copies cannot cross the split (it is drawn from unique records), but a
+    paraphrase can.
+    """
+    from postmix.dedup import near
+
+    assert idx.bands is not None
+    sigs = near.SignatureStore(idx.sigs, cfg.num_perm)
+    return near.leaks(idx.bands, sigs, np.unique(sel.train), sel.validation, cfg.threshold)
+
+
+def without_leaks(sel: Selection, source: np.ndarray, hit: np.ndarray) -> Selection:
+    """The selection with every repeat of a leaking record out of train (mix stats follow)."""
+    if not len(hit):
+        return sel
+    keep = ~np.isin(sel.train, hit)
+    stats = [dict(s) for s in sel.mix]
+    for si, s in enumerate(stats):
+        lost = int((~keep & (source[sel.train] == si)).sum())
+        s["train"] -= lost
+        s["achieved"] -= lost
+    return Selection(train=sel.train[keep], validation=sel.validation, mix=stats)
