@@ -23,6 +23,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "category": {"include": ["open_qa"]},
     "score": {"field": "score", "min": 1},
     "structure": {},
+    "reasoning": {"empty": "drop"},
 }
 
 

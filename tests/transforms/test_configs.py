@@ -13,6 +13,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "system_prompt": {"policy": "drop"},
     "max_turns": {"max_turns": 2},
     "rename_roles": {"mapping": {"bot": "assistant"}},
+    "reasoning": {"keep": "last"},
 }
 
 

@@ -21,6 +21,7 @@ MODULES: dict[str, str] = {
     "category": "category",
     "score": "score",
     "structure": "structure",
+    "reasoning": "reasoning",
 }
 
 

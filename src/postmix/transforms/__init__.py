@@ -13,6 +13,7 @@ MODULES: dict[str, str] = {
     "system_prompt": "system_prompt",
     "max_turns": "max_turns",
     "rename_roles": "rename_roles",
+    "reasoning": "reasoning",
 }
 
 
