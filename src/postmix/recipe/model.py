@@ -8,6 +8,7 @@ Unknown keys are errors, with the closest known key suggested.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -36,11 +37,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+# A phase names output files (`{phase}_train.jsonl`, a `disk` dir): a plain file-name stem,
+# never a path (`../x`, `/tmp/x`) or a hidden name.
+PHASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class Metadata(Strict):
     phase: str | None = None
     kind: Literal["sft", "preference", "prompt", "text"] = "sft"
     total_tokens: int | None = Field(default=None, gt=0)
     max_seq_length: int | None = Field(default=None, gt=0)
+
+    @field_validator("phase")
+    @classmethod
+    def _plain_stem(cls, phase: str | None) -> str | None:
+        if phase is not None and not PHASE.fullmatch(phase):
+            raise ValueError(
+                f"{phase!r} is not a plain file-name stem: use letters, digits, '.', '_' "
+                "and '-' (starting with a letter or digit), no '/' or '..'"
+            )
+        return phase
 
 
 # Discriminated unions over every registered filter and transform config (by `type:`).
@@ -136,6 +152,7 @@ class Recipe(Strict):
     expand_formats: list[str] | None = None
     seed: int = 42
     num_proc: int | None = Field(default=None, ge=1)
+    executor: Literal["local", "ray"] = "local"  # the CLI's --executor wins
     datasets: list[DatasetSpec] = Field(min_length=1)
     dedup: Dedup = Field(default_factory=Dedup)
     decontaminate: DecontamConfig | None = None
