@@ -83,3 +83,28 @@ def test_rewards_load_by_name_and_dotted_path() -> None:
         load_reward("nonsense")
     with pytest.raises(ValueError, match="no function"):
         load_reward("tests.train.test_rewards:missing")
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("<think>\nadd them\n</think>\n\nThe answer is 5.", 1.0),
+        ("<think>add them</think> 5", 1.0),  # any layout of the same block
+        ("<think>\n \n</think>\n\n5", 0.0),  # an empty block is no reasoning
+        ("<think>\nadd them\n</think>\n\n", 0.0),  # no answer after it
+        ("<think>add</think>5<think>again</think>5", 0.0),  # a second block
+        ("<think><think>add</think>5", 0.0),  # a doubled open tag
+        ("The answer is 5. <think>late</think>", 0.0),  # reasoning must come first
+        ("<think>never closed 5", 0.0),
+    ],
+)
+def test_think_format_wants_one_reasoning_block_then_an_answer(text: str, score: float) -> None:
+    assert think_format([text]) == [score]
+    assert think_format([[{"role": "assistant", "content": text}]]) == [score]
+
+
+def test_think_format_when_the_prompt_opens_the_block() -> None:
+    """R1-distill and Qwen3 thinking templates end the prompt with `<think>\\n`."""
+    texts = ["add them\n</think>\n\n5", "<think>\nadd them\n</think>\n\n5", "5"]
+    assert think_format(texts, opened_by_prompt=True) == [1.0, 0.0, 0.0]
+    assert load_reward("think_format", {"opened_by_prompt": True})(texts) == [1.0, 0.0, 0.0]

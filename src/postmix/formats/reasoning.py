@@ -35,6 +35,7 @@ BLOCKS: tuple[tuple[str, str, tuple[str, str] | None], ...] = (
         ("<|begin_of_solution|>", "<|end_of_solution|>"),
     ),
 )
+TAGS: tuple[str, ...] = tuple(tag for block in BLOCKS for tag in block[:2])
 
 
 def split_inline(text: str) -> tuple[str | None, str]:

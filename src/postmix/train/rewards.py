@@ -18,14 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from postmix.formats.answers import reference_answer
-from postmix.templates.spec import THINK
+from postmix.formats.reasoning import BLOCKS, TAGS, split_inline
 
 Reward = Callable[..., list[float | None]]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_THINK = re.compile(
-    re.escape(THINK[0]) + r".+?" + re.escape(THINK[1].rstrip()) + r"\s*\S", re.DOTALL
-)
 
 
 def completion_text(completion: Any) -> str:
@@ -68,9 +65,28 @@ def answer_format(completions: list[Any], **_: Any) -> list[float | None]:
     return [float(extract_answer(completion_text(c)) is not None) for c in completions]
 
 
-def think_format(completions: list[Any], **_: Any) -> list[float | None]:
-    """1.0 for `<think>\\n...\\n</think>` then an answer, as the chat templates lay it out."""
-    return [float(bool(_THINK.match(completion_text(c)))) for c in completions]
+def think_then_answer(text: str) -> bool:
+    """One reasoning block that opens the text and holds some reasoning, then a non-empty answer.
+
+    Blank reasoning, a missing answer, or a second (or doubled) tag anywhere is
+    the layout a think-then-answer policy must not learn.
+    """
+    reasoning, answer = split_inline(text)
+    if not reasoning or not reasoning.strip() or not answer.strip():
+        return False
+    return not any(tag in reasoning or tag in answer for tag in TAGS)
+
+
+def think_format(
+    completions: list[Any], *, opened_by_prompt: bool = False, **_: Any
+) -> list[float | None]:
+    """1.0 for `<think>…</think>` then an answer (`think_then_answer`), else 0.0.
+
+    `opened_by_prompt`: the chat template ends the prompt with `<think>` (R1
+    distills, Qwen3 thinking mode), so completions start inside the block.
+    """
+    opening = BLOCKS[0][0] if opened_by_prompt else ""
+    return [float(think_then_answer(opening + completion_text(c))) for c in completions]
 
 
 def length_penalty(
