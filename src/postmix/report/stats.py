@@ -3,19 +3,23 @@
 Outputs can hold millions of rows, so the pass reads every `stride`-th row
 (at most about `SAMPLE_ROWS` in all) and keeps only small integer lists per
 source; rows that are not sampled are never parsed.
+
+`ReasoningTally` summarizes reasoning per source from canonical records
+instead (every kept record, in constant memory, mergeable across shards).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from postmix.formats.reasoning import reasoning_length, reasoning_share, reasoning_texts
 from postmix.report import rows
 
 SAMPLE_ROWS = 200_000
@@ -116,3 +120,81 @@ def sample(
             result.rows += 1
         start += int(out.get("rows") or 0)
     return result
+
+
+@dataclass
+class ReasoningTally:
+    """Reasoning of one source's records: how many think, how long, and what share of a reply.
+
+    Lengths are characters (`formats.reasoning.reasoning_length`); quantiles
+    come from power-of-two buckets, so a tally stays a few dozen integers
+    however many records it has seen.
+    """
+
+    records: int = 0
+    with_reasoning: int = 0  # records with some non-empty reasoning
+    empty_blocks: int = 0  # records with an empty think block
+    chars: int = 0
+    answer_chars: int = 0
+    max_chars: int = 0
+    share_sum: float = 0.0
+    buckets: Counter[int] = field(default_factory=Counter)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.records += 1
+        texts = reasoning_texts(rec)
+        if any(not t.strip() for t in texts):
+            self.empty_blocks += 1
+        if not any(t.strip() for t in texts):
+            return
+        thought, answer = reasoning_length(rec)
+        self.with_reasoning += 1
+        self.chars += thought
+        self.answer_chars += answer
+        self.max_chars = max(self.max_chars, thought)
+        self.share_sum += reasoning_share(thought, answer) or 0.0
+        self.buckets[thought.bit_length()] += 1
+
+    def merge(self, other: ReasoningTally) -> None:
+        for name in ("records", "with_reasoning", "empty_blocks", "chars", "answer_chars"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_chars = max(self.max_chars, other.max_chars)
+        self.share_sum += other.share_sum
+        self.buckets.update(other.buckets)
+
+    def quantile(self, q: float) -> int:
+        """Upper bound of the power-of-two bucket holding the `q` quantile of reasoning chars."""
+        rank, seen = q * self.with_reasoning, 0
+        for bits in sorted(self.buckets):
+            seen += self.buckets[bits]
+            if seen >= rank:
+                return min((1 << bits) - 1, self.max_chars)
+        return self.max_chars
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest/report entry: counts, mean/p50/p90/max chars, mean and pooled share."""
+        n = self.with_reasoning
+        pooled = reasoning_share(self.chars, self.answer_chars)
+        return {
+            "records": self.records,
+            "with_reasoning": n,
+            "empty_blocks": self.empty_blocks,
+            "chars": {
+                "mean": round(self.chars / n, 1) if n else 0,
+                "p50_at_most": self.quantile(0.5) if n else 0,
+                "p90_at_most": self.quantile(0.9) if n else 0,
+                "max": self.max_chars,
+            },
+            "share": {
+                "mean": round(self.share_sum / n, 4) if n else None,
+                "pooled": None if pooled is None else round(pooled, 4),
+            },
+        }
+
+
+def reasoning_summary(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`ReasoningTally.summary()` per `source` of canonical records."""
+    tallies: dict[str, ReasoningTally] = {}
+    for rec in records:
+        tallies.setdefault(str(rec.get("source") or "?"), ReasoningTally()).add(rec)
+    return {name: tally.summary() for name, tally in sorted(tallies.items())}
