@@ -24,13 +24,17 @@ UNIGRAM, BPE = 1, 2
 
 
 def load_tokenizer(spec: str) -> Any:
-    """A fast Hugging Face tokenizer for `spec` (dir, hub id or SentencePiece `.model`)."""
+    """A fast Hugging Face tokenizer for `spec` (dir, hub id or SentencePiece `.model`);
+    a dir that needs its own Python code is a RemoteCodeError, never run."""
     from transformers import AutoTokenizer
+
+    from postmix.remote_code import refuse_remote_code
 
     path = Path(spec)
     if ".model" in path.suffixes and path.is_file():  # also mistral-common's tokenizer.model.v3
         return sentencepiece_tokenizer(path)
-    return AutoTokenizer.from_pretrained(spec)
+    with refuse_remote_code(spec):
+        return AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
 
 
 @dataclass

@@ -51,12 +51,17 @@ def load_model(spec: str, cfg: TrainConfig, *, merge_adapter: bool = True) -> An
     import torch
     from transformers import AutoModelForCausalLM
 
+    from postmix.remote_code import refuse_remote_code
+
     if is_adapter(spec):
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(model_path(spec), dtype=torch.float32)
+        with refuse_remote_code(spec):
+            model = AutoPeftModelForCausalLM.from_pretrained(
+                model_path(spec), dtype=torch.float32, trust_remote_code=False
+            )
         return model.merge_and_unload() if merge_adapter else model
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    kwargs: dict[str, Any] = {"dtype": torch.float32, "trust_remote_code": False}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.lora.enabled and cfg.lora.qlora:
@@ -70,7 +75,8 @@ def load_model(spec: str, cfg: TrainConfig, *, merge_adapter: bool = True) -> An
             bnb_4bit_compute_dtype=torch.bfloat16,
             bnb_4bit_use_double_quant=True,
         )
-    return AutoModelForCausalLM.from_pretrained(model_path(spec), **kwargs)
+    with refuse_remote_code(spec):
+        return AutoModelForCausalLM.from_pretrained(model_path(spec), **kwargs)
 
 
 def fit_vocab(model: Any, tok: Any) -> list[int]:
