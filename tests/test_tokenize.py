@@ -25,6 +25,7 @@ from postmix.tokenize import (
     tokenize_batch,
     verify_batch,
 )
+from postmix.tokenize import layout as layout_mod
 from postmix.tokenizer import load_tokenizer, read_spm
 from tests.conftest import shared_file
 from tests.templates.conversations import CONVERSATIONS
@@ -46,7 +47,7 @@ def tokenizers(tmp_path_factory):
 def check_path(request, monkeypatch):
     """Run a test with the byte-table fast path, then with offsets + the tokenizer's decoder."""
     if request.param == "decoder":
-        monkeypatch.setattr(tokenize_mod, "token_bytes", lambda backend: None)
+        monkeypatch.setattr(layout_mod, "token_bytes", lambda backend: None)
     tokenize_mod._CODECS.clear()
     yield request.param
     tokenize_mod._CODECS.clear()

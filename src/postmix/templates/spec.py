@@ -88,7 +88,9 @@ class Span(NamedTuple):
 
     `start:end` is the reply and its end token; `lo:start` and `end:hi` are the
     template text around it, the only text a token straddling the span's edges
-    may also cover (see `postmix.tokenize.verify_batch`).
+    may also cover (see `postmix.tokenize.verify_batch`). `body` is where the
+    reply's text after its reasoning block starts (-1: no reasoning rendered),
+    so `train_reasoning: false` can leave that block untrained.
     """
 
     start: int
@@ -96,19 +98,22 @@ class Span(NamedTuple):
     lo: int
     hi: int
     index: int  # position of the message in the conversation
+    body: int = -1
 
 
 Rendered = tuple[str, list[Span]]
 
 
+def think_block(message: dict[str, Any]) -> str:
+    """The rendered reasoning of an assistant message ('' when it has none)."""
+    reasoning = message.get("reasoning_content")
+    return THINK[0] + reasoning + THINK[1] if reasoning else ""
+
+
 def reply_text(message: dict[str, Any]) -> str:
     """The trained body of an assistant message: reasoning, content, then tool calls."""
     content = message.get("content") or ""
-    parts = []
-    reasoning = message.get("reasoning_content")
-    if reasoning:
-        parts.append(THINK[0] + reasoning + THINK[1])
-    parts.append(content)
+    parts = [think_block(message), content]
     for i, call in enumerate(message.get("tool_calls") or ()):
         if content or i:
             parts.append("\n")
@@ -183,7 +188,9 @@ class SpecRenderer:
                 start = pos + len(self._gen)
                 stop = start + len(body)
                 out += (self._gen, body, self._after)
-                spans.append(Span(start, stop, pos, stop + len(self._after), i))
+                think = len(think_block(m))
+                after_think = start + len(self._lead) + think if think else -1
+                spans.append(Span(start, stop, pos, stop + len(self._after), i, after_think))
                 pos = stop + len(self._after)
                 continue
             if role == "system":

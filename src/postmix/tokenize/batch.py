@@ -1,0 +1,328 @@
+"""`tokenize_batch`: canonical records to token ids and loss labels, a chunk at a time.
+
+Each record is rendered whole by the template's renderer and encoded whole by
+the Rust tokenizer, a chunk of records per call: the full string, exactly as
+inference sees it, never segments glued together. Labels come from the reply
+character spans, then `verify_batch` checks every trained run.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from postmix.templates import Renderer, Span, TemplateError
+from postmix.tokenize.fit import fit
+from postmix.tokenize.layout import Codec, Layout, codec, token_ranges
+from postmix.tokenize.records import (
+    IGNORE,
+    OVER_LENGTH,
+    REASONING,
+    TRAIN_ON,
+    OverLength,
+    Reasoning,
+    RoundTripError,
+    Sequences,
+    TokenizedRecord,
+    TrainOn,
+    cumsum0,
+)
+from postmix.tokenize.roundtrip import CATEGORIES, lost, round_trip
+from postmix.tokenize.verify import verify_batch
+
+CHUNK = 512  # records per encoder call
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How records become labels (the arguments of `tokenize_batch`)."""
+
+    train_on: TrainOn = "all_assistant"
+    reasoning: Reasoning = "all"
+    train_reasoning: bool = True
+
+
+@dataclass(slots=True)
+class _Plan:
+    index: int
+    rec: dict[str, Any]
+    texts: list[str]
+    spans: list[list[Span]]
+    prompt_chars: int = 0
+
+
+def tokenize_batch(
+    records: list[dict[str, Any]],
+    tok: Any,
+    renderer: Renderer,
+    *,
+    train_on: TrainOn = "all_assistant",
+    max_length: int | None = None,
+    over_length: OverLength = "drop",
+    verify: bool = True,
+    reasoning: Reasoning = "all",
+    train_reasoning: bool = True,
+    strict: bool = False,
+) -> list[TokenizedRecord | str]:
+    """Tokenize canonical records; a string in the result is the record's drop reason.
+
+    Drop reasons: `empty_reply` (an assistant turn with nothing in it),
+    `empty_text`, `no_trained_tokens` (every reply excluded by `train_on` or
+    `train: false`), `too_long` (`over_length: drop`), `prompt_too_long`
+    (`truncate` would leave no trained token) and `identical_after_truncation`
+    (a pair whose sides became equal). The arrays of one chunk of records are
+    views into shared buffers.
+
+    `reasoning` says which assistant turns keep their `reasoning_content` in
+    the rendered text (`all`, `last`: the final reply, or each side of a pair,
+    `none`); `train_reasoning: false` leaves the reasoning block untrained.
+    Each record's `lost` names what the tokenizer's round trip changed in its
+    text; `strict` makes any such change a RoundTripError.
+
+    Records go through in chunks of CHUNK: while the Rust encoder (which
+    releases the GIL) encodes one chunk on a helper thread, Python renders the
+    next and labels and verifies the previous one.
+    """
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"train_on must be one of {TRAIN_ON}, not {train_on!r}")
+    if over_length not in OVER_LENGTH:
+        raise ValueError(f"over_length must be one of {OVER_LENGTH}, not {over_length!r}")
+    if reasoning not in REASONING:
+        raise ValueError(f"reasoning must be one of {REASONING}, not {reasoning!r}")
+    opts = Options(train_on, reasoning, train_reasoning)
+    cd = codec(tok)
+    out: list[TokenizedRecord | str] = [""] * len(records)
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+        for start in range(0, len(records), CHUNK):
+            plans = []
+            for i in range(start, min(start + CHUNK, len(records))):
+                plan = _plan(i, records[i], renderer, opts)
+                if isinstance(plan, str):
+                    out[i] = plan
+                else:
+                    plans.append(plan)
+            texts = [text for p in plans for text in p.texts]
+            job = plans, texts, pool.submit(_encode, cd, texts)
+            if pending:
+                _finish(tok, cd, *pending, out, verify, strict)
+            pending = job
+        if pending:
+            _finish(tok, cd, *pending, out, verify, strict)
+    if max_length is not None:
+        out = [r if isinstance(r, str) else fit(r, max_length, over_length) for r in out]
+    return out
+
+
+def _encode(cd: Codec, texts: list[str]) -> list[Any]:
+    """One encoder call for a chunk (with character offsets only when there is no byte table)."""
+    if cd.table is not None:
+        return cd.backend.encode_batch_fast(texts, add_special_tokens=False)
+    return cd.backend.encode_batch(texts, add_special_tokens=False)
+
+
+def _losses(
+    cd: Codec, ids: np.ndarray, offsets: np.ndarray, texts: list[str], lay: Layout | None
+) -> list[str | None]:
+    """Each text's round trip where it differs from the text (None where exact)."""
+    exact = lay.ok if lay is not None else np.zeros(len(texts), dtype=bool)
+    rest = np.flatnonzero(~exact).tolist()
+    decoded = round_trip(cd.backend, [ids[offsets[k] : offsets[k + 1]].tolist() for k in rest])
+    out: list[str | None] = [None] * len(texts)
+    for k, text in zip(rest, decoded):
+        if text != texts[k]:
+            out[k] = text
+    return out
+
+
+def _finish(
+    tok: Any,
+    cd: Codec,
+    plans: list[_Plan],
+    texts: list[str],
+    encoding: Future[list[Any]],
+    out: list[TokenizedRecord | str],
+    verify: bool,
+    strict: bool,
+) -> None:
+    """Labels of a chunk of encoded records, verified, into `out`."""
+    encs = encoding.result()
+    encoded = [e.ids for e in encs]
+    offsets = cumsum0(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+    ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(offsets[-1]))
+    spans = [s for p in plans for s in p.spans]
+    lay = Layout(cd.table, ids, offsets, texts) if cd.table is not None else None
+    queries = np.array(
+        [(k, s.start, s.end) for k, text_spans in enumerate(spans) for s in text_spans],
+        dtype=np.int64,
+    ).reshape(-1, 3)
+    ts, te = token_ranges(cd, lay, offsets, texts, queries, None if lay else encs)
+    size = len(ids) + 1
+    trained = np.cumsum(np.bincount(ts, minlength=size) - np.bincount(te, minlength=size))[:-1] > 0
+    first_query = cumsum0(np.fromiter(map(len, spans), dtype=np.int64, count=len(spans)))
+    first_text = cumsum0(np.fromiter((len(p.texts) for p in plans), dtype=np.int64))[:-1]
+    round_trips = _losses(cd, ids, offsets, texts, lay)
+    unk = getattr(tok, "unk_token", None)
+    labels = np.where(trained, ids, IGNORE).astype(np.int32)
+    for p, k in zip(plans, first_text.tolist()):
+        changed = {
+            c
+            for j in range(k, k + len(p.texts))
+            if (decoded := round_trips[j]) is not None
+            for c in lost(texts[j], decoded, unk)
+        }
+        if changed and strict:
+            raise RoundTripError(
+                f"record {p.rec.get('id')}: the tokenizer does not represent its text exactly "
+                f"({', '.join(changed)}); without strict the run reports this and goes on"
+            )
+        if p.rec["kind"] == "preference":
+            starts = ts[first_query[k]], ts[first_query[k + 1]]
+            out[p.index] = _pair(p, ids, offsets, k, trained, starts)
+        else:
+            a, b = int(offsets[k]), int(offsets[k + 1])
+            kind = p.rec["kind"]
+            out[p.index] = TokenizedRecord(
+                p.rec.get("id"),
+                kind,
+                input_ids=ids[a:b],
+                labels=None if kind == "prompt" else labels[a:b],
+            )
+        out[p.index].lost = tuple(c for c in CATEGORIES if c in changed)
+    if verify:
+        records_of = [p.rec.get("id") for p in plans for _ in p.texts]
+        batch = Sequences(ids, trained, offsets, texts, spans, records_of)
+        verify_batch(tok, batch, lay, round_trips)
+
+
+def _pair(
+    p: _Plan,
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    k: int,
+    trained: np.ndarray,
+    reply_starts: tuple[int, int],
+) -> TokenizedRecord:
+    """Split both sides at their first reply token; the prompt is the part both share."""
+    chosen, rejected = ids[offsets[k] : offsets[k + 1]], ids[offsets[k + 1] : offsets[k + 2]]
+    cut = min(reply_starts[0] - int(offsets[k]), reply_starts[1] - int(offsets[k + 1]))
+    differ = np.flatnonzero(chosen[:cut] != rejected[:cut])
+    n = int(differ[0]) if len(differ) else cut
+    trained[offsets[k] + n : offsets[k + 1]] = True
+    trained[offsets[k + 1] + n : offsets[k + 2]] = True
+    return TokenizedRecord(
+        p.rec.get("id"),
+        "preference",
+        prompt_ids=chosen[:n],
+        chosen_ids=chosen[n:],
+        rejected_ids=rejected[n:],
+    )
+
+
+def _empty_reply(m: dict[str, Any]) -> bool:
+    content = m.get("content")
+    return (not content or content.isspace()) and not m.get("tool_calls")
+
+
+def keep_reasoning(
+    messages: list[dict[str, Any]], policy: Reasoning, last: bool = True
+) -> list[dict[str, Any]]:
+    """The messages with `reasoning_content` kept on the turns `policy` names.
+
+    `last` says whether the final assistant turn of `messages` is the one
+    `reasoning: last` keeps (False for a pair's shared prompt, whose replies
+    are all history).
+    """
+    if policy == "all":
+        return messages
+    replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    keep = replies[-1] if policy == "last" and last and replies else -1
+    return [
+        m if i == keep or "reasoning_content" not in m else _without_reasoning(m)
+        for i, m in enumerate(messages)
+    ]
+
+
+def _without_reasoning(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in m.items() if k != "reasoning_content"}
+
+
+def _untrain_reasoning(text: str, spans: list[Span]) -> list[Span]:
+    """Spans that start after each reply's reasoning block (`train_reasoning: false`)."""
+    out = []
+    for s in spans:
+        if s.body <= s.start:
+            out.append(s)
+            continue
+        lo = s.body
+        while lo > s.start and text[lo - 1].isspace():
+            lo -= 1
+        out.append(Span(s.body, s.end, lo, s.hi, s.index, s.body))
+    return out
+
+
+def _plan(i: int, rec: dict[str, Any], renderer: Renderer, opts: Options) -> _Plan | str:
+    """Render one record: the texts to encode and the spans to train in each."""
+    kind = rec["kind"]
+    if kind == "text":
+        body = rec.get("text") or ""
+        if not body or body.isspace():
+            return "empty_text"
+        if not renderer.eos:
+            raise ValueError("text records end with the eos token; the tokenizer has none")
+        text = renderer.bos + body + renderer.eos
+        s = len(renderer.bos)
+        return _Plan(i, rec, [text], [[Span(s, len(text), s, len(text), -1)]])
+    msgs = rec["messages"]
+    sides = [rec.get("chosen") or [], rec.get("rejected") or []] if kind == "preference" else []
+    parts = (msgs, *sides)
+    if not all(sides) or any(
+        _empty_reply(m) for part in parts for m in part if m["role"] == "assistant"
+    ):
+        return "empty_reply"
+    tools = rec.get("tools")
+    if kind == "prompt":
+        prompt = keep_reasoning(msgs, opts.reasoning, last=False)
+        return _Plan(i, rec, [renderer.render(prompt, True, tools)[0]], [[]])
+    if kind == "preference":
+        return _plan_pair(i, rec, renderer, sides, opts)
+    msgs = keep_reasoning(msgs, opts.reasoning)
+    text, spans = renderer.render(msgs, False, tools)
+    if opts.train_on == "all":
+        trained = [Span(0, len(text), 0, len(text), -1)]
+    else:
+        trained = [s for s in spans if msgs[s.index].get("train", True) is not False]
+        if opts.train_on == "last_assistant":
+            trained = [s for s in trained[-1:] if s.index == spans[-1].index]
+        if not opts.train_reasoning:
+            trained = _untrain_reasoning(text, trained)
+    if not trained:
+        return "no_trained_tokens"
+    return _Plan(i, rec, [text], [trained])
+
+
+def _plan_pair(
+    i: int,
+    rec: dict[str, Any],
+    renderer: Renderer,
+    sides: list[list[dict[str, Any]]],
+    opts: Options,
+) -> _Plan:
+    """Prompt + each side, cut right after the side's last end token."""
+    msgs, tools = keep_reasoning(rec["messages"], opts.reasoning, last=False), rec.get("tools")
+    prompt = renderer.render(msgs, True, tools)[0]
+    texts, checks = [], []
+    for side in sides:
+        side = keep_reasoning(side, opts.reasoning)
+        text, spans = renderer.render(msgs + side, False, tools)
+        own = [s for s in spans if s.index >= len(msgs)]
+        if not own or not text.startswith(prompt):
+            raise TemplateError("the rendered prompt is not a prefix of prompt + reply")
+        text = text[: own[-1].end]
+        texts.append(text)
+        checks.append([Span(len(prompt), len(text), own[0].lo, len(text), -1)])
+    return _Plan(i, rec, texts, checks, len(prompt))

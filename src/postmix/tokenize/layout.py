@@ -1,0 +1,150 @@
+"""Where tokens lie in their text: the tokenizer's codec, byte layout and character ranges.
+
+For byte-exact tokenizers (byte-level BPE, SentencePiece) the tokens' byte
+lengths (`postmix.tokenizer.TokenBytes`) place every token of a chunk with one
+numpy cumsum, so text is encoded without offsets; other tokenizers (or a text
+the byte table cannot place) use the encoder's character offsets.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from postmix.tokenize.records import MaskError, cumsum0
+from postmix.tokenizer import TokenBytes, token_bytes
+
+
+def fast_backend(tok: Any) -> Any:
+    """The Rust `tokenizers.Tokenizer` behind a Hugging Face tokenizer."""
+    from tokenizers import Tokenizer
+
+    backend = getattr(tok, "_tokenizer", tok)
+    if not isinstance(backend, Tokenizer):
+        raise TypeError("tokenization needs a fast (Rust `tokenizers`) tokenizer")
+    return backend
+
+
+@dataclass
+class Codec:
+    """A tokenizer's Rust backend and byte table, built once per tokenizer and vocabulary size."""
+
+    backend: Any
+    table: TokenBytes | None
+    size: int
+
+
+_CODECS: weakref.WeakKeyDictionary[Any, Codec] = weakref.WeakKeyDictionary()
+
+
+def codec(tok: Any) -> Codec:
+    """The tokenizer's codec, cached (rebuilt when tokens are added to it)."""
+    backend = fast_backend(tok)
+    size = backend.get_vocab_size(with_added_tokens=True)
+    cached = _CODECS.get(backend)
+    if cached is None or cached.size != size:
+        cached = _CODECS[backend] = Codec(backend, token_bytes(backend), size)
+    return cached
+
+
+class Layout:
+    """Where the tokens of a flat batch lie in the stream of their decoded bytes.
+
+    Token k covers bytes `cum[k]:cum[k + 1]` of the batch decoded end to end;
+    byte 0 of text r is at `origin[r]`. A text is placed (`ok`) when its tokens
+    decode to exactly its bytes (after the dummy-prefix space SentencePiece may
+    put before it), which fixes where each of its tokens lies.
+    """
+
+    def __init__(
+        self, table: TokenBytes, ids: np.ndarray, offsets: np.ndarray, texts: list[str]
+    ) -> None:
+        data = [t.encode() for t in texts]
+        nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(texts))
+        self.cum = cumsum0(table.length[ids])
+        start = self.cum[offsets[:-1]]
+        extra = self.cum[offsets[1:]] - start - nbytes
+        phantom = np.zeros(len(texts), dtype=bool)
+        maybe = np.flatnonzero(extra == 1)
+        if len(maybe):
+            first = ids[offsets[maybe]]
+            lead = table.blob[np.minimum(table.offset[first], len(table.blob) - 1)]
+            phantom[maybe] = (table.length[first] > 0) & (lead == 0x20)
+        self.ok = (extra == 0) | phantom
+        self.origin = start + phantom
+        self.texts = texts
+        self._widths: dict[int, np.ndarray] = {}
+        decoded = table.decode(ids)
+        plain = np.delete(decoded, start[phantom]) if phantom.any() else decoded
+        if not (self.ok.all() and plain.tobytes() == b"".join(data)):
+            raw = decoded.tobytes()
+            for k in np.flatnonzero(self.ok).tolist():
+                a = int(self.origin[k])
+                self.ok[k] = raw[a : a + int(nbytes[k])] == data[k]
+
+    def byte_offsets(self, which: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """UTF-8 byte offsets of character `positions[i]` in text `which[i]` (`which` sorted)."""
+        out = positions.astype(np.int64)
+        wide = [k for k in np.unique(which).tolist() if not self.texts[k].isascii()]
+        lo, hi = np.searchsorted(which, wide), np.searchsorted(which, wide, "right")
+        for k, a, b in zip(wide, lo.tolist(), hi.tolist()):
+            if k not in self._widths:
+                cp = np.frombuffer(self.texts[k].encode("utf-32-le"), dtype=np.uint32)
+                width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+                self._widths[k] = cumsum0(width)
+            out[a:b] = self._widths[k][out[a:b]]
+        return out
+
+    def locate(self, which: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Token range [ts, te) covering bytes b0:b1 of placed text `which` (batch indices)."""
+        ts = np.searchsorted(self.cum[1:], b0 + self.origin[which], "right")
+        te = np.searchsorted(self.cum[:-1], b1 + self.origin[which], "left")
+        bad = np.flatnonzero(te <= ts)
+        if len(bad):
+            raise MaskError(f"no token covers bytes {b0[bad[0]]}:{b1[bad[0]]} of its text")
+        return ts, te
+
+    def bytes_of(self, which: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Byte offset in text `which` where each token starts (a dummy-prefix space: -1)."""
+        return self.cum[tokens] - self.origin[which]
+
+
+def token_ranges(
+    cd: Codec,
+    lay: Layout | None,
+    offsets: np.ndarray,
+    texts: list[str],
+    queries: np.ndarray,
+    encs: list[Any] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global token range [ts, te) of each query row (text index, char start, char end)."""
+    which, c0, c1 = queries.T
+    ts = np.zeros(len(queries), dtype=np.int64)
+    te = np.zeros(len(queries), dtype=np.int64)
+    placed = np.zeros(len(texts), dtype=bool)
+    if lay is not None:
+        placed = lay.ok
+        sel = np.flatnonzero(placed[which])
+        b0, b1 = lay.byte_offsets(np.repeat(which, 2), queries[:, 1:].ravel()).reshape(-1, 2).T
+        ts[sel], te[sel] = lay.locate(which[sel], b0[sel], b1[sel])
+    rest = np.flatnonzero(~placed[which])
+    if encs is None:
+        slow = sorted(set(which[rest].tolist()))
+        encs = dict(zip(slow, cd.backend.encode_batch([texts[k] for k in slow], False)))
+    for q in rest:
+        k = int(which[q])
+        first, last = char_range(encs[k], int(c0[q]), int(c1[q]))
+        ts[q], te[q] = first + offsets[k], last + offsets[k]
+    return ts, te
+
+
+def char_range(enc: Any, start: int, end: int) -> tuple[int, int]:
+    """Tokens covering characters start:end from encoder offsets (straddling tokens included)."""
+    first = next((t for c in range(start, end) if (t := enc.char_to_token(c)) is not None), None)
+    if first is None:
+        raise MaskError(f"no token covers characters {start}:{end}")
+    last = next(t for c in range(end - 1, start - 1, -1) if (t := enc.char_to_token(c)) is not None)
+    return first, last + 1

@@ -1,0 +1,77 @@
+"""What a lossy tokenizer cannot represent: the round trip of a text, named by category.
+
+A tokenizer that normalizes text (SentencePiece with `nmt_nfkc`,
+`remove_extra_whitespaces` and no byte fallback; NFC normalizers) decodes a
+text to something else than it was given. Masks on such a tokenizer are
+checked against what it can represent, and each record says what its round
+trip lost, so a run can report it once instead of failing or hiding it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+CATEGORIES = ("newlines", "whitespace", "unknown_characters", "unicode_normalization")
+
+
+def round_trip(backend: Any, ids: list[list[int]]) -> list[str]:
+    """The texts the tokenizer decodes these token sequences to (special tokens kept)."""
+    return backend.decode_batch(ids, skip_special_tokens=False)
+
+
+def lost(original: str, decoded: str, unk: str | None = None) -> tuple[str, ...]:
+    """The categories of change between a text and its round trip, in CATEGORIES order."""
+    if original == decoded:
+        return ()
+    found = set()
+    matcher = difflib.SequenceMatcher(None, original, decoded, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        a, b = original[i1:i2], decoded[j1:j2]
+        newlines = a.count("\n") != b.count("\n")
+        if newlines:
+            found.add("newlines")
+        core_a, core_b = "".join(a.split()), "".join(b.split())
+        if core_a == core_b:
+            if not newlines:
+                found.add("whitespace")
+        elif (unk and unk in b) or (len(core_b) < len(core_a) and core_b in core_a):
+            found.add("unknown_characters")
+        else:
+            found.add("unicode_normalization")
+    return tuple(c for c in CATEGORIES if c in found) or ("whitespace",)
+
+
+def tally(results: Iterable[Any], examples: int = 3) -> dict[str, Any]:
+    """Round-trip losses and cut replies over tokenized results (drop-reason strings are skipped).
+
+    Returns `{"records_changed", "categories": {category: records}, "examples":
+    {category: [record ids]}, "cut_replies"}`: what a manifest's
+    `tokenizer.round_trip` entry holds. Tallies of shards add up key by key.
+    """
+    changed = 0
+    cut = 0
+    counts: Counter[str] = Counter()
+    samples: dict[str, list[Any]] = {}
+    for r in results:
+        if isinstance(r, str):
+            continue
+        cut += bool(r.cut_reply)
+        if not r.lost:
+            continue
+        changed += 1
+        for category in r.lost:
+            counts[category] += 1
+            ids = samples.setdefault(category, [])
+            if len(ids) < examples:
+                ids.append(r.id)
+    return {
+        "records_changed": changed,
+        "categories": {c: counts[c] for c in CATEGORIES if counts[c]},
+        "examples": samples,
+        "cut_replies": cut,
+    }
