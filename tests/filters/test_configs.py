@@ -24,6 +24,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "score": {"field": "score", "min": 1},
     "structure": {},
     "reasoning": {"empty": "drop"},
+    "score_margin": {"min": 1},
+    "length_ratio": {"max_ratio": 3},
 }
 
 

@@ -22,6 +22,8 @@ MODULES: dict[str, str] = {
     "score": "score",
     "structure": "structure",
     "reasoning": "reasoning",
+    "score_margin": "score_margin",
+    "length_ratio": "length_ratio",
 }
 
 
