@@ -14,6 +14,7 @@ from postmix.formats.reasoning import (
     reasoning_length,
     reasoning_share,
     split_inline,
+    unwritable,
     with_reasoning,
 )
 from postmix.schema import InvalidRow, message, record, record_id, structure_problem
@@ -230,3 +231,20 @@ def test_reasoning_length_and_share() -> None:
         {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
     )
     assert reasoning_length(plain) == (0, 0) and reasoning_share(0, 0) is None
+
+
+def test_sharegpt_cannot_hold_the_reasoning_of_a_tool_call() -> None:
+    call = [{"type": "function", "function": {"name": "add", "arguments": {"a": 2}}}]
+    rec = record(
+        "sft",
+        [
+            message("user", "2+3?"),
+            message("assistant", "", tool_calls=call, reasoning_content="Use the tool."),
+            message("tool", "5"),
+            message("assistant", "5", reasoning_content="It said 5."),
+        ],
+    )
+    assert unwritable(rec, "sharegpt") == "reasoning_on_tool_call"
+    assert [unwritable(rec, s) for s in sorted(SCHEMAS) if s != "sharegpt"] == [None] * 4
+    rec["messages"][1] = message("assistant", "", tool_calls=call)
+    assert unwritable(rec, "sharegpt") is None

@@ -142,3 +142,17 @@ def reasoning_share(thought: int, answer: int) -> float | None:
     """`thought / (thought + answer)`, or None when there is neither."""
     total = thought + answer
     return thought / total if total else None
+
+
+def unwritable(rec: Mapping[str, Any], schema: str) -> str | None:
+    """Why output `schema` cannot hold a record's reasoning (so it is dropped, not flattened).
+
+    ShareGPT writes a tool call as a `function_call` turn whose value is the
+    call's JSON: no text around it can carry the trace of that turn. Every
+    other schema holds reasoning as a field or inline.
+    """
+    if schema == "sharegpt" and any(
+        m.get("tool_calls") and m.get("reasoning_content") for m in replies(rec)
+    ):
+        return "reasoning_on_tool_call"
+    return None
