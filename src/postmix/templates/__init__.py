@@ -13,7 +13,8 @@ import warnings
 from typing import Any, Literal, Protocol
 
 from postmix.templates.builtin import SPECS
-from postmix.templates.from_tokenizer import TemplateError, TokenizerRenderer
+from postmix.templates.from_tokenizer import TokenizerRenderer
+from postmix.templates.sandbox import TemplateError
 from postmix.templates.spec import (
     Rendered,
     Span,

@@ -1,11 +1,17 @@
 """`template: tokenizer`: render with the tokenizer's own chat template and find every reply in it.
 
-A template with `{% generation %}` markers says where replies are. One without
-them is probed: rendering messages[:i] with the generation prompt and then
-messages[:i+1], the difference holds reply i; it must also be where the whole
-conversation has it, and must contain the message's content. When a reply
-cannot be located this way the record fails loudly instead of training on
-an empty or misplaced mask.
+Replies are found with sentinels, not with `{% generation %}` markers (which
+most stock templates lack, and some misplace): the conversation is rendered a
+second time with every text field replaced by a unique sentinel, and the
+sentinel text is aligned with the real one. A reply then runs from the end
+of the generation prompt (what the template adds for
+`add_generation_prompt`) to its end-of-turn token (the last special token the
+template puts after the reply whatever follows it). This holds for templates
+that rewrite history (Qwen3 drops earlier reasoning, DeepSeek-R1 prefills
+`<think>`), since every position comes from the one rendering that is
+trained. A stock template with a known training variant (`stock.py`) is
+rendered with that variant. Where a reply cannot be located exactly the
+record fails with the template's name, the turn and what to do.
 """
 
 from __future__ import annotations
@@ -13,29 +19,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from postmix.templates.spec import Rendered, Span
+from postmix.templates import sandbox
+from postmix.templates.sandbox import TemplateError
+from postmix.templates.sentinels import Sentinels, align, common_prefix, stop_pattern
+from postmix.templates.spec import THINK, Rendered, Span
+from postmix.templates.stock import identify
 
+CLOSE_TAG = re.compile(r"</[^<>\s]{1,40}>")
 GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
-class TemplateError(ValueError):
-    """A chat template whose replies cannot be located exactly."""
-
-
-def common_prefix(a: str, b: str) -> int:
-    """Length of the longest common prefix (binary search on C-level slice compares)."""
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:
-    """The whitespace around a marked span: all a straddling token may add to it."""
+    """The whitespace around a span: all a straddling token may add to it."""
     lo, hi = start, end
     while lo > 0 and text[lo - 1].isspace():
         lo -= 1
@@ -44,8 +39,17 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, hi
 
 
+def _inline_reasoning(message: dict[str, Any]) -> dict[str, Any]:
+    """Reasoning written into the content as `<think>…</think>`, for templates that ignore it."""
+    reasoning = next((message[k] for k in sandbox.REASONING_FIELDS if message.get(k)), None)
+    rest = {k: v for k, v in message.items() if k not in sandbox.REASONING_FIELDS}
+    if reasoning is None or message["role"] != "assistant":
+        return rest
+    return {**rest, "content": THINK[0] + reasoning + THINK[1] + (message.get("content") or "")}
+
+
 class TokenizerRenderer:
-    """Renders with `tok.chat_template` and reports reply spans like `SpecRenderer`."""
+    """Renders with the tokenizer's chat template and reports reply spans like `SpecRenderer`."""
 
     name = "tokenizer"
 
@@ -55,26 +59,21 @@ class TokenizerRenderer:
             template = template.get("default")
         if not template:
             raise TemplateError("template: tokenizer, but the tokenizer has no chat_template")
-        self.template: str = template
-        self.marked = bool(GENERATION.search(template))
+        known = identify(template)
+        where = getattr(tok, "name_or_path", "") or "the tokenizer"
+        self.label = f"chat template {known.name}" if known else f"chat template of {where}"
+        self.template: str = known.training if known and known.training else template
+        self.compiled = sandbox.compile_template(self.template, self.label)
+        self.marked = bool(GENERATION.search(self.template))  # informational: spans ignore it
+        self.reads_reasoning = any(f in self.template for f in sandbox.REASONING_FIELDS)
         self.kwargs = dict(tok.special_tokens_map)
         self.bos = tok.bos_token or ""
         self.eos = tok.eos_token or ""
+        special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
+        self.stops = stop_pattern(special | set(tok.all_special_tokens))
 
-    def _render(
-        self, messages: list[dict[str, Any]], gen: bool, tools: Any = None, marks: bool = False
-    ) -> tuple[str, list[tuple[int, int]]]:
-        from transformers.utils.chat_template_utils import render_jinja_template
-
-        texts, indices = render_jinja_template(
-            [messages],
-            tools=tools,
-            chat_template=self.template,
-            return_assistant_tokens_mask=marks,
-            add_generation_prompt=gen,
-            **self.kwargs,
-        )
-        return texts[0], indices[0] if marks else []
+    def _render(self, messages: list[dict[str, Any]], gen: bool, tools: Any) -> str:
+        return sandbox.render(self.compiled, self.label, messages, gen, tools, **self.kwargs)
 
     def render(
         self,
@@ -82,46 +81,130 @@ class TokenizerRenderer:
         add_generation_prompt: bool = False,
         tools: list[dict[str, Any]] | None = None,
     ) -> Rendered:
-        if self.marked:
-            text, spans = self._marked(messages, add_generation_prompt, tools)
-        else:
-            text = self._render(messages, add_generation_prompt, tools)[0]
-            spans = self._probed(messages, text, tools)
-        for span in spans:
-            content = (messages[span.index].get("content") or "").strip()
-            if span.start >= span.end or content not in text[span.start : span.end]:
-                raise TemplateError(
-                    f"reply {span.index} is not inside the span the chat template gives it: "
-                    f"{text[span.start : span.end]!r}"
-                )
-        return text, spans
-
-    def _marked(self, messages: list[dict[str, Any]], gen: bool, tools: Any) -> Rendered:
-        text, blocks = self._render(messages, gen, tools, marks=True)
-        replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-        if len(blocks) != len(replies):
-            raise TemplateError(
-                f"the chat template marks {len(blocks)} generation blocks "
-                f"for {len(replies)} replies"
-            )
-        return text, [Span(s, e, *_widen(text, s, e), i) for (s, e), i in zip(blocks, replies)]
-
-    def _probed(self, messages: list[dict[str, Any]], full: str, tools: Any) -> list[Span]:
+        if not self.reads_reasoning:
+            messages = [_inline_reasoning(m) for m in messages]
+        text = self._render(messages, add_generation_prompt, tools)
+        marks = Sentinels(messages, text)
+        sent = self._render(marks.messages, add_generation_prompt, tools)
+        pieces = marks.split(sent)
+        starts = align(text, pieces, marks, self.label)
+        to_real = _Positions(sent, pieces, starts)
         spans = []
         for i, m in enumerate(messages):
             if m["role"] != "assistant":
                 continue
-            prompt = self._render(messages[:i], True, tools)[0]
-            bare = self._render(messages[:i], False, tools)[0]
-            upto = self._render(messages[: i + 1], False, tools)[0]
-            if not (upto.startswith(prompt) and full.startswith(prompt)):
+            own = marks.pieces_of(i, pieces, self.label)
+            start = self._start(marks, sent, pieces, own[0], i, tools)
+            end = self._end(marks, sent, pieces, own, i, len(messages), tools)
+            body = self._body(marks, sent, pieces, own, i)
+            a, b = to_real(start), to_real(end)
+            lo, hi = _widen(text, a, b)
+            spans.append(Span(a, b, lo, hi, i, -1 if body < 0 else to_real(body)))
+            content = (m.get("content") or "").strip()
+            if a >= b or (content and content.split()[0] not in text[a:b]):
                 raise TemplateError(
-                    f"the chat template renders the conversation before reply {i} differently "
-                    "on its own than inside the whole conversation; add {% generation %} markers"
+                    f"{self.label}: reply {i} is not inside the span found for it: "
+                    f"{text[a:b][:80]!r}; use a template that renders each reply once"
                 )
-            start = len(prompt)
-            shared = common_prefix(upto[start:], full[start:])
-            reply = upto[start : start + shared].rstrip()
-            lo = len(bare) if prompt.startswith(bare) else start
-            spans.append(Span(start, start + len(reply), lo, start + shared, i))
-        return spans
+        return text, spans
+
+    def _start(
+        self, marks: Sentinels, sent: str, pieces: list[str], first: int, i: int, tools: Any
+    ) -> int:
+        """Where reply i starts: the end of the generation prompt before its first sentinel."""
+        reply_at = _offset(pieces, first)
+        prompt = self._render(marks.messages[:i], True, tools)
+        found = list(marks.pattern.finditer(prompt))
+        if found:
+            last = found[-1].group()
+            anchor = sent.rfind(last, 0, reply_at)
+            if anchor < 0:
+                anchor, tail = 0, prompt
+            else:
+                anchor += len(last)
+                tail = prompt[found[-1].end() :]
+        else:
+            anchor, tail = 0, prompt
+        start = anchor + common_prefix(sent[anchor:reply_at], tail)
+        for m in self.stops.finditer(sent, max(0, start - 40), start + 40):
+            if m.start() < start < m.end():  # never split a special token
+                start = m.start()
+        return min(start, reply_at)
+
+    def _end(
+        self,
+        marks: Sentinels,
+        sent: str,
+        pieces: list[str],
+        own: list[int],
+        i: int,
+        n: int,
+        tools: Any,
+    ) -> int:
+        """Just after reply i's end-of-turn token: the last special token kept whatever follows."""
+        last = pieces[own[-1]]
+        after = _offset(pieces, own[-1]) + len(last)
+        nxt = marks.next_other(pieces, own[-1], i)
+        actual = sent[after : _offset(pieces, nxt) if nxt is not None else len(sent)]
+        if i == n - 1:
+            other_msgs = [*marks.messages[: i + 1], marks.probe]
+        else:
+            other_msgs = marks.messages[: i + 1]
+        other = self._render(other_msgs, False, tools)
+        k = other.rfind(last)
+        shared = actual[: common_prefix(actual, other[k + len(last) :])] if k >= 0 else ""
+        stops = list(self.stops.finditer(shared))
+        if stops:
+            return after + stops[-1].end()
+        cut = len(shared.rstrip())  # an end marker that is plain text (no special tokens)
+        if cut and not any(m.start() < cut < m.end() for m in self.stops.finditer(actual)):
+            return after + cut
+        first = self.stops.search(actual)
+        if first is None:
+            raise TemplateError(
+                f"{self.label}: reply {i} is not followed by an end-of-turn token the tokenizer "
+                "knows as special, so the model would never learn to stop; add that token to the "
+                "tokenizer's special tokens or use a built-in template"
+            )
+        return after + first.end()
+
+    def _body(self, marks: Sentinels, sent: str, pieces: list[str], own: list[int], i: int) -> int:
+        """Where reply i's text after its reasoning block starts (-1: no reasoning rendered)."""
+        idx = [j for j in own if marks.field(pieces[j]) == (i, "reasoning")]
+        if not idx:
+            return -1
+        j = idx[0]
+        after = _offset(pieces, j) + len(pieces[j])
+        later = [k for k in own if k > j]
+        limit = _offset(pieces, later[0]) if later else after
+        glue = sent[after:limit]
+        close = self.stops.search(glue) or CLOSE_TAG.search(glue)
+        pos = after + (close.end() if close else len(glue))
+        while pos < limit and sent[pos].isspace():
+            pos += 1
+        return pos
+
+
+def _offset(pieces: list[str], j: int) -> int:
+    return sum(len(p) for p in pieces[:j])
+
+
+class _Positions:
+    """Maps a position in the sentinel rendering to the same place in the real one."""
+
+    def __init__(self, sent: str, pieces: list[str], starts: list[int]) -> None:
+        self.bounds: list[int] = []
+        pos = 0
+        for p in pieces:
+            self.bounds.append(pos)
+            pos += len(p)
+        self.starts = starts
+        self.pieces = pieces
+
+    def __call__(self, pos: int) -> int:
+        from bisect import bisect_right
+
+        j = bisect_right(self.bounds, pos) - 1
+        if j % 2:  # inside a sentinel: only its start maps
+            return self.starts[j] if pos == self.bounds[j] else self.starts[j + 1]
+        return self.starts[j] + pos - self.bounds[j]
