@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import xxhash
+import yaml
 
 from postmix.dedup import keys
+from postmix.recipe import RecipeError, parse
 from postmix.schema import all_text, dedup_bytes, message, prompt_text, record
 from tests.filters.records import load, pref, sft, sharegpt_pair
 
@@ -145,3 +147,28 @@ def test_real_dpo_demo_repeats_are_whole_pairs(shared_data: Path) -> None:
     by_pair = {keys.exact_key(r) for r in recs}
     by_prompt = {keys.exact_key(r, "prompt") for r in recs}
     assert len(by_pair) == len(by_prompt) == 295
+
+
+def recipe_dedup(dedup: dict[str, Any] | None) -> Any:
+    text: dict[str, Any] = {
+        "metadata": {"phase": "p", "kind": "preference"},
+        "datasets": [{"name": "a", "source": "a.jsonl", "format_converter": "arena"}],
+        "output": {"dir": "out"},
+    }
+    if dedup is not None:
+        text["dedup"] = dedup
+    return parse(yaml.safe_dump(text)).dedup
+
+
+def test_recipe_key_defaults_to_keys_by_kind() -> None:
+    assert recipe_dedup(None).exact_mode == "auto"
+    assert recipe_dedup({"exact": True}).exact_mode == "auto"
+    assert recipe_dedup({"exact": {"key": "prompt"}}).exact_mode == "prompt"
+    assert recipe_dedup({"exact": {"key": "conversation"}}).exact_mode == "conversation"
+    assert recipe_dedup({"exact": False}).exact_mode is None
+    assert recipe_dedup(None).judgments == "majority"
+    assert recipe_dedup({"judgments": "keep_all"}).judgments == "keep_all"
+    with pytest.raises(RecipeError):
+        recipe_dedup({"judgments": "vote"})
+    with pytest.raises(RecipeError):
+        recipe_dedup({"exact": {"key": "pairs"}})

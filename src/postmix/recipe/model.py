@@ -111,18 +111,28 @@ class DatasetSpec(Strict):
 
 
 class ExactDedup(Strict):
-    key: Literal["prompt", "conversation"] = "prompt"
+    """`auto` keys each kind as `dedup.keys.AUTO` says (pairs by their responses)."""
+
+    key: Literal["auto", "prompt", "conversation"] = "auto"
 
 
 class Dedup(Strict):
     exact: bool | ExactDedup = True
     near: NearConfig | None = None
+    judgments: Literal["majority", "keep_all"] = "majority"
+
+    @property
+    def exact_mode(self) -> str | None:
+        """The key `dedup.keys.exact_key` takes, or None when exact dedup is off."""
+        if self.exact is False:
+            return None
+        return self.exact.key if isinstance(self.exact, ExactDedup) else "auto"
 
     @property
     def exact_key(self) -> str | None:
-        if self.exact is False:
-            return None
-        return self.exact.key if isinstance(self.exact, ExactDedup) else "prompt"
+        """`exact_mode` as the prompt-keyed `prompt_key` reads it, until keys by kind are wired."""
+        mode = self.exact_mode
+        return "prompt" if mode == "auto" else mode
 
 
 class Validation(Strict):
