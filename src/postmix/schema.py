@@ -14,8 +14,8 @@ from typing import Any, Literal, TypedDict
 
 import orjson
 
-Kind = Literal["sft", "preference", "prompt", "text"]
-KINDS: tuple[str, ...] = ("sft", "preference", "prompt", "text")
+Kind = Literal["sft", "preference", "prompt", "text", "kto"]
+KINDS: tuple[str, ...] = ("sft", "preference", "prompt", "text", "kto")
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
 
 # uuid5 namespace of postmix ids: uuid5(NAMESPACE_URL, "https://postmix/record").
@@ -72,8 +72,15 @@ def record(
     text: str | None = None,
     tools: list[dict[str, Any]] | None = None,
     meta: dict[str, Any] | None = None,
+    completion: list[Message] | None = None,
+    label: bool | None = None,
 ) -> dict[str, Any]:
-    """Assemble a canonical record; `id` and `source` are filled in by the pipeline."""
+    """Assemble a canonical record; `id` and `source` are filled in by the pipeline.
+
+    A `kto` record (unpaired preference) holds the prompt in `messages`, the
+    assistant turns it rates in `completion` and whether they are desirable in
+    `label`; other kinds have neither key.
+    """
     rec: dict[str, Any] = {
         "id": None,
         "source": None,
@@ -84,6 +91,9 @@ def record(
         "text": text,
         "meta": meta or {},
     }
+    if kind == "kto":
+        rec["completion"] = completion
+        rec["label"] = label
     if tools:
         rec["tools"] = tools
     return rec
@@ -108,6 +118,14 @@ def first_present(row: dict[str, Any], *fields: str) -> Any:
         if value is not None:
             return value
     raise InvalidRow(f"none of the fields {', '.join(map(repr, fields))} is present")
+
+
+def optional_str(row: dict[str, Any], field: str) -> str | None:
+    """An optional text field; a value of another type makes the row invalid, never ignored."""
+    value = row.get(field)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRow(f"{field!r} is {type(value).__name__}, expected a string")
+    return value
 
 
 def normalize_text(text: str) -> str:
@@ -142,7 +160,7 @@ def all_text(rec: dict[str, Any]) -> str:
     if rec["kind"] == "text":
         return rec["text"] or ""
     parts = [m["content"] for m in rec["messages"]]
-    for side in ("chosen", "rejected"):
+    for side in ("chosen", "rejected", "completion"):
         if rec.get(side):
             parts.extend(m["content"] for m in rec[side])
     return "\n".join(parts)
@@ -152,6 +170,8 @@ def response_texts(rec: dict[str, Any]) -> list[str]:
     """The assistant replies a record trains on (or offers as alternatives)."""
     if rec["kind"] == "preference":
         return [m["content"] for side in ("chosen", "rejected") for m in rec[side] or []]
+    if rec["kind"] == "kto":
+        return [m["content"] for m in rec["completion"] or []]
     return [m["content"] for m in rec["messages"] if m["role"] == "assistant"]
 
 
@@ -160,20 +180,15 @@ def record_id_bytes(rec: dict[str, Any]) -> bytes:
 
     Equal content gives an equal id on every machine; everything a trainer sees
     counts (roles, texts, tool calls, tool schemas), so distinct records keep
-    distinct ids. Duplicate detection uses the normalized `dedup_bytes` keys
-    instead. Built as uuid5 is (sha1 of namespace + name, version and variant
-    bits set), with the name serialized by orjson in one call.
+    distinct ids (a KTO completion and its label too). Duplicate detection uses
+    the normalized `dedup_bytes` keys instead. Built as uuid5 is (sha1 of
+    namespace + name, version and variant bits set), with the name serialized
+    by orjson in one call.
     """
-    name = orjson.dumps(
-        (
-            rec["kind"],
-            rec["messages"],
-            rec["chosen"],
-            rec["rejected"],
-            rec["text"],
-            rec.get("tools"),
-        )
-    )
+    parts = (rec["kind"], rec["messages"], rec["chosen"], rec["rejected"], rec["text"])
+    if rec["kind"] == "kto":
+        parts += (rec["completion"], rec["label"])
+    name = orjson.dumps((*parts, rec.get("tools")))
     digest = bytearray(hashlib.sha1(_ID_PREFIX + name).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
@@ -200,7 +215,7 @@ def text_length(rec: dict[str, Any]) -> int:
     if rec["kind"] == "text":
         return len(rec["text"] or "")
     n = sum(len(m["content"]) for m in rec["messages"])
-    for side in ("chosen", "rejected"):
+    for side in ("chosen", "rejected", "completion"):
         n += sum(len(m["content"]) for m in rec.get(side) or ())
     return n
 
@@ -246,6 +261,8 @@ def structure_problem(rec: dict[str, Any]) -> str | None:
         return None if turns[-1] == "assistant" else "no_final_reply"
     if turns[-1] not in ("user", "tool"):
         return "prompt_ends_with_reply"
+    if kind == "kto":
+        return _kto_problem(rec)
     if kind == "preference":
         chosen, rejected = rec.get("chosen") or [], rec.get("rejected") or []
         if not chosen or not rejected:
@@ -255,6 +272,21 @@ def structure_problem(rec: dict[str, Any]) -> str | None:
                 return "empty_side"
         if _side_key(chosen) == _side_key(rejected):
             return "identical_pair"
+    return None
+
+
+def _kto_problem(rec: dict[str, Any]) -> str | None:
+    """A KTO record needs a boolean label and a completion of assistant turns (and tool results)."""
+    if not isinstance(rec.get("label"), bool):
+        return "no_label"
+    completion = rec.get("completion") or []
+    if not completion:
+        return "empty_completion"
+    roles = [m["role"] for m in completion]
+    if roles[0] != "assistant" or not set(roles) <= {"assistant", "tool"}:
+        return "completion_not_assistant"
+    if not any(m["content"].strip() or m.get("tool_calls") for m in completion):
+        return "empty_completion"
     return None
 
 

@@ -12,7 +12,7 @@ import pytest
 from postmix import formats
 from postmix.formats.base import ConvertContext
 from postmix.formats.messages import CONVERTER
-from postmix.schema import InvalidRow, Skip, prompt_text, structure_problem
+from postmix.schema import Skip, prompt_text, structure_problem
 from tests.conftest import shared_file
 
 
@@ -27,11 +27,14 @@ def convert_all(rows: list[Any], kind: str) -> list[Any]:
 
 
 def test_kto_demo_to_sft(kto: list[dict[str, Any]]) -> None:
-    recs = convert_all(kto, "sft")
-    assert len(recs) == 300
-    assert all(isinstance(r, dict) and structure_problem(r) is None for r in recs)
-    assert Counter(r["meta"]["label"] for r in recs) == {True: 150, False: 150}
-    assert Counter(len(r["messages"]) for r in recs) == {2: 223, 6: 47, 8: 22, 12: 4, 4: 3, 10: 1}
+    """Desirable rows become SFT; undesirable ones are dropped (tests/formats/test_kto.py)."""
+    outs = convert_all(kto, "sft")
+    recs = [r for r in outs if isinstance(r, dict)]
+    assert len(recs) == 150
+    assert all(structure_problem(r) is None and r["meta"]["label"] for r in recs)
+    assert Counter(len(r["messages"]) for r in recs) == Counter(
+        len(row["messages"]) for row in kto if row["label"]
+    )
     first = recs[0]["messages"]
     assert [m["role"] for m in first] == ["user", "assistant"]
     assert first[0]["content"].startswith("The Federal Trade Commission is going after spyware,")
@@ -127,12 +130,18 @@ def test_malformed_rows_are_quarantined_and_images_skipped() -> None:
         {"label": True},
         {"messages": [{"role": "user", "content": [image]}]},
         {"messages": [{"role": "user", "content": "Hi"}], "label": "yes"},
+        {"messages": [{"role": "user", "content": "Hi"}], "system": ["Be kind."]},
+        {"messages": [{"role": "user", "content": "Hi"}], "category": 3},
     ]
     outs = convert_all(rows, "sft")
-    assert [type(o).__name__ for o in outs] == ["InvalidRow"] * 8 + ["Skip", "dict"]
+    assert [type(o).__name__ for o in outs] == ["InvalidRow"] * 8 + ["Skip"] + ["InvalidRow"] * 3
     assert isinstance(outs[8], Skip) and outs[8].reason == "non_text_content"
-    assert all(isinstance(o, InvalidRow) for o in outs[:8])
-    assert outs[-1]["meta"] == {}
+    # A field of the wrong type is quarantined with the reason, never ignored (issue 10 item 13).
+    assert [str(o) for o in outs[9:]] == [
+        "'label' is str, expected true or false",
+        "'system' is list, expected a string",
+        "'category' is int, expected a string",
+    ]
 
 
 def test_inference() -> None:

@@ -80,6 +80,17 @@ def unique(trees: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(first.values())
 
 
+def root_lines(trees: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trees as root messages with nested `replies`, one per line, no `message_tree_id`."""
+    out = []
+    for tree in orjson.loads(orjson.dumps(trees)):
+        for node in walk(tree["prompt"]):
+            node.pop("message_tree_id", None)
+            node.pop("tree_state", None)
+        out.append(tree["prompt"])
+    return out
+
+
 @pytest.fixture(scope="module")
 def flat(unique: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return flatten(unique)
@@ -120,6 +131,32 @@ def test_tree_and_flat_layouts_give_the_same_records(
     flat_positions = [pos for pos, _ in from_flat]
     assert flat_positions == sorted(flat_positions)
     assert all(flat[pos]["parent_id"] is None for pos in flat_positions)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("sft", {}), ("preference", {}), ("preference", {"pairs": "best_vs_each"}), ("prompt", {})],
+)
+def test_root_message_layout_gives_the_same_records(
+    unique: list[dict[str, Any]], kind: str, options: dict[str, Any]
+) -> None:
+    """Each line a root message with nested `replies`: the same conversations and DPO pairs."""
+    tree_ids = [t["message_tree_id"] for t in unique]
+    from_trees = by_tree(run(unique, kind, **options), tree_ids)
+    from_roots = by_tree(run(root_lines(unique), kind, **options), tree_ids)
+    assert from_roots == from_trees
+    assert sum(isinstance(out, dict) for outs in from_roots.values() for out in outs) > 100
+
+
+def test_root_message_layout_built() -> None:
+    (root,) = root_lines([tree_row(sample_tree())])
+    assert "message_tree_id" not in root and root["replies"]
+    for kind in ("sft", "preference", "prompt"):
+        assert run([root], kind) == run([tree_row(sample_tree())], kind)
+    # A nested message that is not a root cannot start a conversation.
+    child = root["replies"][1]  # "a0", which has replies of its own
+    (out,) = run([child], "sft")
+    assert isinstance(out[1], InvalidRow) and "not a root" in str(out[1])
 
 
 def test_repeated_trees_give_repeated_records(trees: list[dict[str, Any]]) -> None:
@@ -365,6 +402,25 @@ def test_malformed_rows_are_invalid() -> None:
     assert '"moderator"' in errors[5].raw and "I start the tree?" in errors[2].raw
     (rec,) = records(outcomes)
     assert texts(rec["messages"])[-1] == "Because 2 and 2 make 4."
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("deleted", "false", "'deleted' of message 'a0' is str, expected true or false"),
+        ("review_result", "yes",
+         "'review_result' of message 'a0' is str, expected true, false or null"),
+        ("lang", 5, "'lang' of message 'p0' is int, expected a string"),
+    ],
+)  # fmt: skip
+def test_wrong_typed_fields_are_quarantined(field: str, value: Any, why: str) -> None:
+    """A string "false" must not silently drop (or keep) a message (issue 10 item 13)."""
+    root = sample_tree()
+    target = root if field == "lang" else root["replies"][1]
+    target[field] = value
+    for rows in ([tree_row(root)], flatten([tree_row(root)])):
+        bad = [out for _, out in run(rows, "sft") if isinstance(out, InvalidRow)]
+        assert [str(b) for b in bad] == [why]
 
 
 def test_columns_infer_both_layouts(trees: list[dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from postmix import formats
 from postmix.formats.base import ConvertContext
 from postmix.formats.prompt_completion import CONVERTER, Options
-from postmix.schema import InvalidRow, structure_problem
+from postmix.schema import InvalidRow, Skip, structure_problem
 from tests.conftest import shared_file
 
 
@@ -77,13 +77,14 @@ def test_trl_conversational_rows_with_kto_label() -> None:
         "completion": [{"role": "assistant", "content": "Paris.</s>"}],
         "label": False,
     }
-    rec = convert_all([row], "sft")[0]
+    undesirable, rec = convert_all([row, {**row, "label": True}], "sft")
+    assert isinstance(undesirable, Skip) and undesirable.reason == "undesirable_completion"
     assert rec["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Capital of France?"},
         {"role": "assistant", "content": "Paris."},
     ]
-    assert rec["meta"] == {"label": False}
+    assert rec["meta"] == {"label": True}
     prompt = convert_all([row, {**row, "label": True}], "prompt")
     assert prompt[0]["meta"] == {"label": False}
     assert prompt[1]["meta"] == {"label": True, "answer": "Paris."}

@@ -76,18 +76,21 @@ def test_glaive_exact_record(glaive: list[dict[str, Any]]) -> None:
     ]
     assert rec["tools"] == [
         {
-            "name": "search_recipes",
-            "description": "Search for recipes based on ingredients",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "ingredients": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "The ingredients to search for",
-                    }
+            "type": "function",
+            "function": {
+                "name": "search_recipes",
+                "description": "Search for recipes based on ingredients",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "ingredients": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "The ingredients to search for",
+                        }
+                    },
+                    "required": ["ingredients"],
                 },
-                "required": ["ingredients"],
             },
         }
     ]
@@ -160,6 +163,8 @@ GOOD = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "val
         ({"conversations": [{"from": "function_call", "value": '{"a": 1}'}]}, "no 'name'"),
         ({**GOOD, "tools": "[{"}, "'tools' is not JSON"),
         ({**GOOD, "tools": '{"name": "f"}'}, "'tools' must be a list"),
+        ({**GOOD, "system": {"text": "Be brief."}}, "'system' is dict, expected a string"),
+        ({**GOOD, "kto_tag": "false"}, "'kto_tag' is str, expected true or false"),
         ({"messages": GOOD["conversations"]}, "none of the fields"),
         ([GOOD], "expected an object"),
     ],

@@ -101,7 +101,9 @@ def test_system_column_and_tools() -> None:
             "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {}}}],
         }
     ]
-    assert rec["tools"] == [{"name": "weather", "parameters": {"type": "object"}}]
+    assert rec["tools"] == [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
     assert structure_problem(rec) is None
 
 

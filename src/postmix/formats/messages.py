@@ -4,20 +4,28 @@ Tool use and reasoning are carried on each message (`tool_calls`,
 `tool_call_id`, `name`, `reasoning_content`, the last also read from
 `reasoning` / `thinking`), and a `tools` column becomes the record's tool
 schema. Also reads raw UltraChat (`{id, data: [str, ...]}`, turns alternating
-user/assistant). A KTO-style boolean `label` is kept as `meta["label"]`.
+user/assistant). A KTO `label` / `kto_tag` (bool) is kept as `meta["label"]`; see
+`formats/kto.py` for what it changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import orjson
-
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.kto import labelled, row_label
 from postmix.formats.reasoning import field_reasoning, with_reasoning
-from postmix.formats.sharegpt import ROLE_MAP, tools_schema
-from postmix.schema import InvalidRow, Message, Skip, first_present, message, record
+from postmix.formats.sharegpt import ROLE_MAP
+from postmix.schema import (
+    InvalidRow,
+    Message,
+    Skip,
+    first_present,
+    message,
+    optional_str,
+    record,
+)
+from postmix.tools import tool_calls, tool_schema
 
 ROLES: dict[str, str] = {**ROLE_MAP, "developer": "system"}
 
@@ -36,27 +44,6 @@ def content_text(content: Any) -> Any:
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
             raise Skip("non_text_content", f"content part of type {kind!r}")
     return "\n".join(texts)
-
-
-def tool_calls(raw: Any) -> list[dict[str, Any]] | None:
-    """OpenAI `tool_calls`, with JSON-string arguments decoded as ShareGPT's converter does."""
-    if not raw:
-        return None
-    if not isinstance(raw, list):
-        raise InvalidRow("'tool_calls' must be a list")
-    out = []
-    for call in raw:
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or "name" not in fn:
-            raise InvalidRow("a tool call has no function name")
-        args = fn.get("arguments", {})
-        if isinstance(args, str):
-            with contextlib.suppress(orjson.JSONDecodeError):
-                args = orjson.loads(args) if args.strip() else {}
-        out.append(
-            {**call, "type": call.get("type", "function"), "function": {**fn, "arguments": args}}
-        )
-    return out
 
 
 def to_message(turn: Any) -> Message:
@@ -103,12 +90,17 @@ def alternating(data: Any) -> list[Message]:
 
 
 def chat_meta(row: dict[str, Any]) -> dict[str, Any]:
-    """`meta` entries every chat layout keeps: a KTO `label` (bool) and a `category`."""
+    """`meta` entries every chat layout keeps: a KTO label (bool) and a `category`.
+
+    A value of the wrong type makes the row invalid rather than being ignored.
+    """
     meta: dict[str, Any] = {}
-    if isinstance(row.get("label"), bool):
-        meta["label"] = row["label"]
-    if isinstance(row.get("category"), str):
-        meta["category"] = row["category"]
+    label = row_label(row)
+    if label is not None:
+        meta["label"] = label
+    category = optional_str(row, "category")
+    if category is not None:
+        meta["category"] = category
     return meta
 
 
@@ -119,26 +111,27 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
         msgs = alternating(row["data"])
     else:
         msgs = to_messages(first_present(row, "messages", "conversation", "conversations"))
-    system = row.get("system")
-    if isinstance(system, str) and system.strip() and not (msgs and msgs[0]["role"] == "system"):
+    system = optional_str(row, "system")
+    if system and system.strip() and not (msgs and msgs[0]["role"] == "system"):
         msgs.insert(0, message("system", system))
-    tools = tools_schema(row.get("tools"))
+    tools = tool_schema(row.get("tools"))
     meta = chat_meta(row)
     if ctx.kind == "prompt":
         while msgs and msgs[-1]["role"] == "assistant":
             msgs.pop()
         return [record("prompt", msgs, tools=tools, meta=meta)]
-    return [record("sft", msgs, tools=tools, meta=meta)]
+    return [labelled(ctx.kind, msgs, meta.get("label"), tools=tools, meta=meta)]
 
 
 CONVERTER = Converter(
     name="messages",
-    kinds=("sft", "prompt"),
+    kinds=("sft", "prompt", "kto"),
     convert=convert,
     columns=(
         frozenset({"messages"}),
         frozenset({"messages", "tools"}),
         frozenset({"messages", "label"}),
+        frozenset({"messages", "kto_tag"}),
         frozenset({"id", "data"}),
     ),
     hub_ids=(

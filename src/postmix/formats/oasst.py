@@ -1,20 +1,23 @@
 """OpenAssistant (oasst1, oasst2): message trees, flat or nested, into conversation threads.
 
-Two upstream layouts carry the same trees, and one source may use either:
+Three upstream layouts carry the same trees, and one source may use any of them:
 
 - the flat message table of the hub datasets: one message per row, linked by
   `parent_id` (null at the root); a tree's rows may be anywhere in the file, so
   the table is read whole (`convert_stream`) and its trees are emitted at the end,
   in the order their root rows appear, each at its root row's position;
 - the nested `*.trees.jsonl` export: `{message_tree_id, tree_state, prompt:
-  {message..., replies: [...]}}`, one tree per row, emitted at once.
+  {message..., replies: [...]}}`, one tree per row, emitted at once;
+- root messages with their `replies` nested (no `message_tree_id` wrapper),
+  one tree per row, emitted at once.
 
 A thread follows the best reply at each level: ranked replies first (rank 0 is
 best), then unranked ones, ties by creation time and then message id. This order
 depends on the messages only, never on where their rows sit, so both layouts,
 and any row order of the flat table, give the same records. Deleted messages
 and messages that failed review are left out with their subtrees unless the
-options keep them.
+options keep them; a `deleted`, `review_result` or `lang` of the wrong type
+makes the tree invalid (quarantined), never silently kept or dropped.
 
 - sft: the best thread from the root to a leaf, cut after its last assistant turn.
 - preference: at every prompter turn of the best thread whose non-excluded
@@ -81,11 +84,23 @@ def reply_order(node: dict[str, Any]) -> tuple[bool, float, str, str]:
     return rank is None, rank or 0, str(node.get("created_date") or ""), str(node["message_id"])
 
 
+def flag(node: dict[str, Any], key: str, nullable: bool = True) -> bool | None:
+    """A boolean field of a message; any other type (a string "false") makes it invalid."""
+    value = node.get(key)
+    if isinstance(value, bool) or (value is None and nullable):
+        return value
+    expected = "true, false or null" if key == "review_result" else "true or false"
+    raise InvalidRow(
+        f"{key!r} of message {node.get('message_id')!r} is {type(value).__name__}, "
+        f"expected {expected}"
+    )
+
+
 def usable(node: dict[str, Any], opts: Options) -> bool:
     """Whether a message (and so its subtree) takes part in threads."""
-    if node.get("deleted") and not opts.include_deleted:
+    if flag(node, "deleted") and not opts.include_deleted:
         return False
-    return node.get("review_result") is not False or opts.include_failed_review
+    return flag(node, "review_result") is not False or opts.include_failed_review
 
 
 def replies(node: dict[str, Any], opts: Options) -> list[dict[str, Any]]:
@@ -165,6 +180,11 @@ def tree_records(root: Any, ctx: ConvertContext) -> list[dict[str, Any]]:
     if not isinstance(root, dict) or root.get("role") != "prompter":
         raise InvalidRow("the root of a message tree must be a prompter message")
     lang = root.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        raise InvalidRow(
+            f"'lang' of message {root.get('message_id')!r} is {type(lang).__name__}, "
+            "expected a string"
+        )
     if opts.lang is not None and lang not in opts.lang:
         raise Skip("lang", f"root prompt lang {lang!r}")
     if root.get("deleted") and not opts.include_deleted:
@@ -210,6 +230,12 @@ def is_tree(row: dict[str, Any]) -> bool:
     return isinstance(prompt, dict) and ("replies" in prompt or "message_id" in prompt)
 
 
+def is_root_message(row: dict[str, Any]) -> bool:
+    """A root message carrying its tree as nested `replies` (a lone root reads as a flat row)."""
+    replies = row.get("replies")
+    return row.get("parent_id") is None and isinstance(replies, list) and bool(replies)
+
+
 class FlatTable:
     """The flat message table, held as slim messages until every row has been read."""
 
@@ -229,6 +255,10 @@ class FlatTable:
             raise InvalidRow(f"unknown role {role!r}, expected prompter or assistant")
         if not isinstance(row.get("text"), str):
             raise InvalidRow("'text' must be a string")
+        if row.get("replies"):
+            raise InvalidRow(
+                f"message {mid!r} has nested replies but is not a root (parent_id {parent!r})"
+            )
         node = {key: row.get(key) for key in KEPT_FIELDS}
         node["replies"] = []
         self.nodes[mid] = node
@@ -274,6 +304,9 @@ def convert_stream(
     for pos, row in rows:
         if isinstance(row, dict) and is_tree(row):
             yield from tree_outcomes(pos, row["prompt"], ctx, row)
+            continue
+        if isinstance(row, dict) and is_root_message(row):
+            yield from tree_outcomes(pos, row, ctx, row)
             continue
         try:
             if not isinstance(row, dict):

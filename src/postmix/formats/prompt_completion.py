@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.kto import labelled
 from postmix.formats.messages import as_messages, chat_meta
 from postmix.schema import record, require
 
@@ -50,12 +51,12 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
         if completion and meta.get("label", True):
             meta["answer"] = completion[-1]["content"]
         return [record("prompt", prompt, meta=meta)]
-    return [record("sft", prompt + completion, meta=meta)]
+    return [labelled(ctx.kind, prompt + completion, meta.get("label"), meta=meta)]
 
 
 CONVERTER = Converter(
     name="prompt_completion",
-    kinds=("sft", "prompt"),
+    kinds=("sft", "prompt", "kto"),
     convert=convert,
     columns=(frozenset({"prompt", "completion"}), frozenset({"prompt", "completion", "label"})),
     hub_ids=("trl-lib/tldr", "trl-lib/kto-mix-14k"),

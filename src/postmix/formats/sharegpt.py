@@ -2,20 +2,23 @@
 
 `function_call` turns become assistant `tool_calls` (their value is the JSON
 call), `observation` turns become `tool` messages, and a `tools` column (a JSON
-string in LLaMA-Factory's glaive files) is carried as the record's tool schema.
-Also accepts `role`/`content` keys inside `conversations`, and `items`.
+string in LLaMA-Factory's glaive files) is carried as the record's tool schema,
+both in the OpenAI form (`postmix.tools`). A `kto_tag` (LLaMA-Factory's KTO
+column) or `label` rates the final reply (`formats/kto.py`). Also accepts
+`role`/`content` keys inside `conversations`, and `items`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import orjson
 
 from postmix.formats.base import ConvertContext, Converter
+from postmix.formats.kto import labelled, row_label
 from postmix.formats.reasoning import field_reasoning, with_reasoning
-from postmix.schema import InvalidRow, Message, first_present, message, record
+from postmix.schema import InvalidRow, Message, first_present, message, optional_str, record
+from postmix.tools import tool_calls, tool_schema
 
 ROLE_MAP: dict[str, str] = {
     "human": "user",
@@ -35,23 +38,18 @@ ROLE_MAP: dict[str, str] = {
 }
 
 
-def tool_call(value: str) -> list[dict[str, Any]]:
-    """A ShareGPT `function_call` value as OpenAI-style `tool_calls` (arguments kept as a dict)."""
-    try:
-        call = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRow(f"function_call value is not JSON: {exc}") from exc
+def tool_call(value: Any) -> list[dict[str, Any]]:
+    """A ShareGPT `function_call` value (one call or a list, as JSON) as OpenAI `tool_calls`."""
+    call = value
+    if isinstance(value, str):
+        try:
+            call = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRow(f"function_call value is not JSON: {exc}") from exc
     calls = call if isinstance(call, list) else [call]
-    out = []
-    for c in calls:
-        if not isinstance(c, dict) or "name" not in c:
-            raise InvalidRow("function_call value has no 'name'")
-        args = c.get("arguments", {})
-        if isinstance(args, str):
-            with contextlib.suppress(orjson.JSONDecodeError):
-                args = orjson.loads(args)
-        out.append({"type": "function", "function": {"name": c["name"], "arguments": args}})
-    return out
+    if not all(isinstance(c, dict) and "name" in c for c in calls):
+        raise InvalidRow("function_call value has no 'name'")
+    return tool_calls(calls) or []
 
 
 def turns(conversation: Any) -> list[Message]:
@@ -74,38 +72,26 @@ def turns(conversation: Any) -> list[Message]:
     return out
 
 
-def tools_schema(raw: Any) -> list[dict[str, Any]] | None:
-    """The `tools` column, decoded when it is a JSON string."""
-    if raw in (None, "", "[]"):
-        return None
-    if isinstance(raw, str):
-        try:
-            raw = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRow(f"'tools' is not JSON: {exc}") from exc
-    if not isinstance(raw, list):
-        raise InvalidRow("'tools' must be a list")
-    return raw
-
-
 def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     if not isinstance(row, dict):
         raise InvalidRow(f"row is {type(row).__name__}, expected an object")
     msgs = turns(first_present(row, "conversations", "conversation", "items"))
-    system = row.get("system")
-    if isinstance(system, str) and system.strip() and not (msgs and msgs[0]["role"] == "system"):
+    system = optional_str(row, "system")
+    if system and system.strip() and not (msgs and msgs[0]["role"] == "system"):
         msgs.insert(0, message("system", system))
-    tools = tools_schema(row.get("tools"))
+    tools = tool_schema(row.get("tools"))
+    label = row_label(row)
     if ctx.kind == "prompt":
         while msgs and msgs[-1]["role"] == "assistant":
             msgs.pop()
         return [record("prompt", msgs, tools=tools)]
-    return [record("sft", msgs, tools=tools)]
+    meta = {} if label is None else {"label": label}
+    return [labelled(ctx.kind, msgs, label, tools=tools, meta=meta)]
 
 
 CONVERTER = Converter(
     name="sharegpt",
-    kinds=("sft", "prompt"),
+    kinds=("sft", "prompt", "kto"),
     convert=convert,
     columns=(frozenset({"conversations"}), frozenset({"conversation"}), frozenset({"items"})),
     hub_ids=(

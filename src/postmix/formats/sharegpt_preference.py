@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from postmix.formats.base import ConvertContext, Converter
-from postmix.formats.sharegpt import tools_schema, turns
+from postmix.formats.sharegpt import turns
 from postmix.schema import InvalidRow, Message, message, record, require
+from postmix.tools import tool_schema
 
 
 def reply(raw: Any, side: str) -> list[Message]:
@@ -30,7 +31,7 @@ def convert(row: dict[str, Any], ctx: ConvertContext) -> list[dict[str, Any]]:
     system = message("system", row.get("system"))
     if system["content"].strip():
         prompt.insert(0, system)
-    tools = tools_schema(row.get("tools"))
+    tools = tool_schema(row.get("tools"))
     chosen = reply(chosen_raw, "chosen")
     rejected = reply(rejected_raw, "rejected")
     if ctx.kind == "sft":

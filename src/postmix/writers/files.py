@@ -56,15 +56,55 @@ def write_jsonl(path: Path, chunks: Chunks) -> tuple[int, str]:
     return rows, digest.hexdigest()
 
 
+# Tool schemas and tool calls hold free-form objects (`parameters`, `arguments`) whose keys
+# differ from row to row. One Arrow struct for all of them would give every call every
+# argument name (null-filled) and fail on conflicting types, so each tool and each call is
+# one value of Arrow's JSON type (Parquet's JSON logical type): `datasets` reads the columns
+# as `List(Json())` and hands back the objects as written, the form HF documents for tool data.
+JSON_LISTS: frozenset[str] = frozenset({"tools", "tool_calls"})
+_CHATS = ("messages", "prompt", "chosen", "rejected", "completion", "conversations")
+
+
+def _json_items(value: Any) -> Any:
+    return [orjson.dumps(v).decode() for v in value] if isinstance(value, list) else value
+
+
 def _arrow_ready(row: dict[str, Any]) -> dict[str, Any]:
-    """Free-form JSON (tool schemas, call arguments) stored as JSON text in typed columns."""
+    """The row with each tool schema and tool call as JSON text (typed JSON by `arrow_schema`)."""
     if "tools" in row:
-        row["tools"] = orjson.dumps(row["tools"]).decode()
-    for key in ("messages", "prompt", "chosen", "rejected", "conversations"):
-        for m in row.get(key) or ():
+        row["tools"] = _json_items(row["tools"])
+    for key in _CHATS:
+        chat = row.get(key)
+        if not isinstance(chat, list):
+            continue
+        for m in chat:
             if isinstance(m, dict) and "tool_calls" in m:
-                m["tool_calls"] = orjson.dumps(m["tool_calls"]).decode()
+                m["tool_calls"] = _json_items(m["tool_calls"])
     return row
+
+
+def _retype(t: Any, name: str, json: bool) -> Any:
+    """`t` with the `JSON_LISTS` fields' items typed JSON (or back to their string storage)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        item = t.value_type
+        if name in JSON_LISTS and json and pa.types.is_string(item):
+            item = pa.json_()
+        elif not json and isinstance(item, pa.JsonType):
+            item = pa.string()
+        else:
+            item = _retype(item, "", json)
+        return pa.list_(item) if pa.types.is_list(t) else pa.large_list(item)
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_retype(f.type, f.name, json)) for f in t])
+    return t
+
+
+def _schema_retyped(schema: Any, json: bool) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([f.with_type(_retype(f.type, f.name, json)) for f in schema])
 
 
 def _ready(chunks: Chunks) -> Iterator[list[dict[str, Any]]]:
@@ -74,27 +114,30 @@ def _ready(chunks: Chunks) -> Iterator[list[dict[str, Any]]]:
 
 def arrow_schema(*all_chunks: Chunks) -> Any:
     """One schema for every row of every split: rows differ in optional fields (tools,
-    system, history), and `pa.array` infers a struct type from the union of keys."""
+    system, history), and `pa.array` infers a struct type from the union of keys; tool
+    schemas and calls are lists of JSON values."""
     import pyarrow as pa
 
     types = [pa.array(rows).type for chunks in all_chunks for rows in _ready(chunks) if rows]
     if not types:
         return pa.schema([])
     schemas = [pa.schema(list(t)) for t in types]
-    return pa.unify_schemas(schemas, promote_options="permissive")
+    return _schema_retyped(pa.unify_schemas(schemas, promote_options="permissive"), json=True)
 
 
 def write_parquet(path: Path, chunks: Chunks, schema: Any) -> tuple[int, str]:
-    """Rows and sha256 of a Parquet file; `tools`/`tool_calls` are JSON strings in Parquet."""
+    """Rows and sha256 of a Parquet file with `arrow_schema`'s types (tools and calls as JSON)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    storage = _schema_retyped(schema, json=False)
     rows = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             for chunk in _ready(chunks):
                 if chunk:
-                    writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                    table = pa.Table.from_pylist(chunk, schema=storage).cast(schema)
+                    writer.write_table(table)
                     rows += len(chunk)
         sha = file_sha256(tmp)
     return rows, sha

@@ -6,6 +6,10 @@ TRL, LLaMA-Factory and axolotl loaders. A reference answer is written as
 Reasoning stays a `reasoning_content` field in `messages` rows; the schemas
 without such a field write it inline (`<think>…</think>` before the answer),
 as the chats those trainers read store it.
+
+A schema that cannot hold a record faithfully (tool turns in the single-turn
+schemas) does not bend it: `schema_can_hold` names the drop reason, and the
+engine drops the record with it before writing.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import orjson
 
 from postmix.formats.reasoning import inline_message, inline_text
 from postmix.schema import Message
+from postmix.tools import has_tool_turns
 
 Row = dict[str, Any]
 
@@ -43,6 +48,10 @@ def messages_schema(rec: Row) -> Row:
         )
     if kind == "prompt":
         return _lineage(rec, {"prompt": rec["messages"]})
+    if kind == "kto":  # TRL's unpaired preference layout, what its KTOTrainer reads
+        return _lineage(
+            rec, {"prompt": rec["messages"], "completion": rec["completion"], "label": rec["label"]}
+        )
     return _lineage(rec, {"text": rec["text"]})
 
 
@@ -95,7 +104,8 @@ def _sharegpt_turn(m: Message) -> Row:
 
 
 def sharegpt_schema(rec: Row) -> Row:
-    msgs = rec["messages"]
+    """LLaMA-Factory's sharegpt layout: KTO as the whole chat plus `kto_tag`, tools as JSON text."""
+    msgs = rec["messages"] + (rec.get("completion") or [])
     row: Row = {}
     if msgs and msgs[0]["role"] == "system":
         row["system"] = msgs[0]["content"]
@@ -104,7 +114,35 @@ def sharegpt_schema(rec: Row) -> Row:
     if rec["kind"] == "preference":
         row["chosen"] = _sharegpt_turn(rec["chosen"][-1])
         row["rejected"] = _sharegpt_turn(rec["rejected"][-1])
-    return _lineage(rec, row)
+    if rec["kind"] == "kto":
+        row["kto_tag"] = rec["label"]
+    row = _lineage(rec, row)
+    if "tools" in row:
+        row["tools"] = orjson.dumps(row["tools"]).decode()
+    return row
+
+
+SINGLE_TURN_SCHEMAS = frozenset({"alpaca", "prompt_response"})
+
+
+def schema_can_hold(schema_name: str, rec: Row) -> str | None:
+    """Why `schema_name` cannot write `rec` without bending it (a drop reason), or None.
+
+    alpaca / prompt_response have no place for tool calls or tool results:
+    writing them shifts the history and empties the reply, so such records are
+    dropped as `tool_turns_unsupported`. sharegpt holds one turn per pair side
+    and no text beside a call.
+    """
+    turns = [*rec["messages"], *(rec.get("completion") or [])]
+    sides = [rec.get("chosen") or [], rec.get("rejected") or []]
+    if schema_name in SINGLE_TURN_SCHEMAS and has_tool_turns(turns + sides[0] + sides[1]):
+        return "tool_turns_unsupported"
+    if schema_name == "sharegpt":
+        if any(m.get("tool_calls") and m["content"].strip() for m in turns + sides[0] + sides[1]):
+            return "tool_call_text_unsupported"
+        if any(len(side) > 1 for side in sides):
+            return "multi_turn_side_unsupported"
+    return None
 
 
 SCHEMAS: dict[str, Callable[[Row], Row]] = {
