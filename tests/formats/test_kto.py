@@ -142,3 +142,21 @@ def test_structure_of_kto_records() -> None:
     assert structure_problem({**rec, "messages": CHAT}) == "prompt_ends_with_reply"
     user = [{"role": "user", "content": "x"}]
     assert structure_problem({**rec, "completion": user}) == "completion_not_assistant"
+
+
+@pytest.mark.parametrize(
+    ("schema", "ok"), [("messages", True), ("sharegpt", True), ("alpaca", False)]
+)
+def test_recipes_ask_for_kto(schema: str, ok: bool) -> None:
+    from postmix.recipe import RecipeError, parse
+
+    text = (
+        "metadata: {kind: kto}\n"
+        "datasets: [{name: a, source: a.json, format_converter: messages}]\n"
+        f"output: {{dir: out, schema: {schema}}}\n"
+    )
+    if ok:
+        assert parse(text).metadata.kind == "kto"
+    else:
+        with pytest.raises(RecipeError, match="cannot hold kind 'kto'"):
+            parse(text)

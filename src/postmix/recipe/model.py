@@ -24,11 +24,11 @@ from postmix.decontam import DecontamConfig
 from postmix.dedup.config import NearConfig
 
 SCHEMAS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "messages": ("sft", "preference", "prompt", "text"),
+    "messages": ("sft", "preference", "prompt", "text", "kto"),
     "tokenized": ("sft", "preference", "prompt", "text"),
     "conversations": ("sft", "preference", "prompt"),
     "prompt_response": ("sft",),
-    "sharegpt": ("sft", "preference"),
+    "sharegpt": ("sft", "preference", "kto"),
     "alpaca": ("sft",),
 }
 
@@ -44,7 +44,7 @@ PHASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 class Metadata(Strict):
     phase: str | None = None
-    kind: Literal["sft", "preference", "prompt", "text"] = "sft"
+    kind: Literal["sft", "preference", "prompt", "text", "kto"] = "sft"
     total_tokens: int | None = Field(default=None, gt=0)
     max_seq_length: int | None = Field(default=None, gt=0)
 
@@ -72,7 +72,7 @@ class DatasetSpec(Strict):
     format_converter: str | None = Field(default=None, alias="format_converter")
     format: str | None = None  # older recipes' name for format_converter
     text_field: str | None = None  # older recipes' `text` column for plain-text sources
-    kind: Literal["sft", "preference", "prompt", "text"] | None = None
+    kind: Literal["sft", "preference", "prompt", "text", "kto"] | None = None
     subset: str | None = None
     splits: list[str] = Field(default_factory=lambda: ["train"])
     revision: str | None = None

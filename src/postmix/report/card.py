@@ -66,6 +66,7 @@ KIND_TEXT = {
     "preference": "A preference (DPO, reward modelling)",
     "prompt": "A prompt-only (RL)",
     "text": "A plain-text",
+    "kto": "An unpaired preference (KTO)",
 }
 
 
