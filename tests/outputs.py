@@ -15,21 +15,27 @@ from typing import Any
 import orjson
 import yaml
 
-TOOLS = [
-    {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    }
-]
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+CURRENCY = {
+    "name": "convert",
+    "description": "Convert an amount between currencies.",
+    "parameters": {
+        "type": "object",
+        "properties": {"amount": {"type": "number"}, "to": {"type": "string"}},
+    },
+}
 
 
 def sft_rows(n: int, *, system: bool = True, tools: bool = True) -> list[dict[str, Any]]:
-    """OpenAI-style chats; every third has a system prompt, every fourth calls a tool."""
+    """OpenAI-style chats; every third has a system prompt, every other calls one of two tools."""
     rows = []
     for i in range(n):
         msgs: list[dict[str, Any]] = []
@@ -37,13 +43,15 @@ def sft_rows(n: int, *, system: bool = True, tools: bool = True) -> list[dict[st
             msgs.append({"role": "system", "content": "You are a terse assistant."})
         msgs.append({"role": "user", "content": f"Question {i}: where does the river go?"})
         row: dict[str, Any] = {}
-        if tools and i % 4 == 1:
-            call = {"name": "get_weather", "arguments": {"city": f"City {i}"}}
+        if tools and i % 2:  # two tools; an argument's type changes between calls
+            tool, args = (WEATHER, {"city": f"City {i}"}) if i % 4 == 1 else (CURRENCY, {})
+            args = args or {"amount": i, "to": "EUR" if i % 8 == 3 else ["EUR", "USD"]}
+            call = {"type": "function", "function": {"name": tool["name"], "arguments": args}}
             msgs += [
-                {"role": "assistant", "content": "", "tool_calls": [{"function": call}]},
-                {"role": "tool", "content": '{"temperature_c": 16}'},
+                {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "content": '{"result": 16}'},
             ]
-            row["tools"] = TOOLS
+            row["tools"] = [tool]
         msgs.append({"role": "assistant", "content": f"It flows to the sea, {i} miles away."})
         row["messages"] = msgs
         rows.append(row)
