@@ -71,6 +71,7 @@ class TokenizerRenderer:
         self.eos = tok.eos_token or ""
         special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
         self.stops = stop_pattern(special | set(tok.all_special_tokens))
+        self._headers: dict[tuple[str, str], str] = {}
 
     def _render(self, messages: list[dict[str, Any]], gen: bool, tools: Any) -> str:
         return sandbox.render(self.compiled, self.label, messages, gen, tools, **self.kwargs)
@@ -81,6 +82,7 @@ class TokenizerRenderer:
         add_generation_prompt: bool = False,
         tools: list[dict[str, Any]] | None = None,
     ) -> Rendered:
+        given = messages
         if not self.reads_reasoning:
             messages = [_inline_reasoning(m) for m in messages]
         text = self._render(messages, add_generation_prompt, tools)
@@ -100,7 +102,7 @@ class TokenizerRenderer:
             a, b = to_real(start), to_real(end)
             lo, hi = _widen(text, a, b)
             spans.append(Span(a, b, lo, hi, i, -1 if body < 0 else to_real(body)))
-            content = (m.get("content") or "").strip()
+            content = (given[i].get("content") or "").strip()
             if a >= b or (content and content.split()[0] not in text[a:b]):
                 raise TemplateError(
                     f"{self.label}: reply {i} is not inside the span found for it: "
@@ -129,7 +131,20 @@ class TokenizerRenderer:
         for m in self.stops.finditer(sent, max(0, start - 40), start + 40):
             if m.start() < start < m.end():  # never split a special token
                 start = m.start()
+        header = self._header(marks, tools)
+        if header and sent.startswith(header, start) and start + len(header) <= reply_at:
+            start += len(header)  # a turn header the prompt lacked (after tool output, Gemma 4)
         return min(start, reply_at)
+
+    def _header(self, marks: Sentinels, tools: Any) -> str:
+        """What the generation prompt adds after a user turn: the assistant's turn header."""
+        key = (marks.prefix, repr(tools))
+        if key not in self._headers:
+            probe = {**marks.probe, "content": marks.prefix + "Z"}
+            bare = self._render([probe], False, tools)
+            prompt = self._render([probe], True, tools)
+            self._headers[key] = prompt[len(bare) :] if prompt.startswith(bare) else ""
+        return self._headers[key]
 
     def _end(
         self,
@@ -144,8 +159,8 @@ class TokenizerRenderer:
         """Just after reply i's end-of-turn token: the last special token kept whatever follows."""
         last = pieces[own[-1]]
         after = _offset(pieces, own[-1]) + len(last)
-        nxt = marks.next_other(pieces, own[-1], i)
-        actual = sent[after : _offset(pieces, nxt) if nxt is not None else len(sent)]
+        nxt = own[-1] + 2
+        actual = sent[after : _offset(pieces, nxt) if nxt < len(pieces) else len(sent)]
         if i == n - 1:
             other_msgs = [*marks.messages[: i + 1], marks.probe]
         else:

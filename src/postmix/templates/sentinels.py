@@ -99,32 +99,25 @@ class Sentinels:
         return self.fields[mark][2]
 
     def pieces_of(self, i: int, pieces: list[str], label: str) -> list[int]:
-        """Indices of message i's markers in `pieces`; every content and tool call exactly once."""
-        own = [j for j in range(1, len(pieces), 2) if self.fields[pieces[j]][0] == i]
-        seen = [pieces[j] for j in own]
+        """Indices of reply i's markers in `pieces`: the run of its own markers where it first
+        appears (a later turn may repeat a tool call's name); every content and tool call in it.
+        """
+        first = next((j for j in range(1, len(pieces), 2) if self.fields[pieces[j]][0] == i), None)
+        own: list[int] = []
+        for j in range(first or len(pieces), len(pieces), 2):
+            if self.fields[pieces[j]][0] != i or pieces[j] in (pieces[k] for k in own):
+                break
+            own.append(j)
+        seen = {pieces[j] for j in own}
         for mark, (msg, kind, _) in self.fields.items():
-            if msg != i or kind == "reasoning":
-                continue
-            if mark not in seen:
+            if msg == i and kind != "reasoning" and mark not in seen:
                 what = "tool calls" if kind.startswith("tool:") else "content"
                 raise TemplateError(
                     f"{label}: reply {i} renders differently than given, without its {what}, "
                     f"so it cannot be trained; use a chat template that renders {what} "
                     "(or a built-in template)"
                 )
-            if seen.count(mark) > 1:
-                raise TemplateError(
-                    f"{label}: reply {i} is rendered more than once; "
-                    "use a template that renders each reply once"
-                )
         return own
-
-    def next_other(self, pieces: list[str], j: int, i: int) -> int | None:
-        """The first marker after piece j that belongs to another message."""
-        for k in range(j + 2, len(pieces), 2):
-            if self.fields[pieces[k]][0] != i:
-                return k
-        return None
 
 
 def align(text: str, pieces: list[str], marks: Sentinels, label: str) -> list[int]:
