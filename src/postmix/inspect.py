@@ -116,16 +116,27 @@ def inspect_path(
     console: Console,
     tokens: bool = False,
     tokenizer: str | None = None,
+    verify: bool = True,
 ) -> None:
     """Summary of an output dir (manifest + files) or of one output file.
 
     `tokens` shows tokenized rows with trained tokens coloured, decoded by `tokenizer`
-    (default: the `tokenizer/` saved beside the data).
+    (default: the `tokenizer/` saved beside the data). `verify` first checks the dir's
+    files against the manifest's sizes and sha256s, so a summary never describes files
+    the manifest does not.
     """
     if path.is_dir():
         manifest_path = path / "manifest.json"
         if not manifest_path.exists():
             raise SystemExit(f"{path} has no manifest.json: not a postmix output dir")
+        if verify:
+            from postmix.writers.verify import VerifyError
+            from postmix.writers.verify import verify as check
+
+            try:
+                check(path)
+            except VerifyError as exc:
+                raise SystemExit(str(exc)) from exc
         manifest = orjson.loads(manifest_path.read_bytes())
         console.print(manifest_table(manifest))
         files = [path / o["path"] for o in manifest["outputs"] if (path / o["path"]).exists()]

@@ -1,5 +1,6 @@
 """Reading a recipe: YAML in, a validated `Recipe` out; every mistake names its YAML path,
-line and a fix (unknown keys get the closest known key suggested)."""
+line and a fix (unknown keys get the closest known key suggested). `load` also checks
+the paths (sources, output) so `validate` reports what `prepare` would reject."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from postmix import filters, formats, transforms
+from postmix.recipe import yaml_doc
+from postmix.recipe.checks import path_problems
 from postmix.recipe.model import DatasetSpec, Recipe, StepList
 
 
@@ -20,23 +22,8 @@ class RecipeError(ValueError):
 
 
 def _line_map(text: str) -> dict[tuple[Any, ...], int]:
-    """1-based line of every node of the YAML document, by path."""
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[(*path, key.value)] = key.start_mark.line + 1
-                walk(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return lines
+    """1-based line of every node of a YAML text, by path (train configs use it too)."""
+    return yaml_doc.line_map(yaml_doc.compose(text))
 
 
 def _path_str(path: tuple[Any, ...]) -> str:
@@ -44,6 +31,12 @@ def _path_str(path: tuple[Any, ...]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+
+
+def _where(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> str:
+    """`a.b[0] (line 3)`: the YAML path and the line of its nearest written ancestor."""
+    line = next((lines[path[:i]] for i in range(len(path), -1, -1) if path[:i] in lines), None)
+    return _path_str(path) + (f" (line {line})" if line else "")
 
 
 def _allowed_keys(model: type[BaseModel]) -> list[str]:
@@ -88,9 +81,7 @@ def _format_errors(
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         loc = _without_union_tags(loc)
-        path = (*prefix, *loc)
-        line = next((lines[path[:i]] for i in range(len(path), -1, -1) if path[:i] in lines), None)
-        where = _path_str(path) + (f" (line {line})" if line else "")
+        where = _where((*prefix, *loc), lines)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parent = _step_model(loc[:-1], data) or _model_at(model, loc[:-1])
@@ -132,13 +123,27 @@ def _model_at(model: type, loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
     """Validate a recipe's YAML text; raise RecipeError listing every mistake."""
+    return _parse(text, origin)[0]
+
+
+def _parse(text: str, origin: str) -> tuple[Recipe, dict[tuple[Any, ...], int]]:
+    """The recipe and the line of every YAML path (for later problems)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{origin}: not valid YAML: {exc}") from exc
+        root = yaml_doc.compose(text)
+        lines = yaml_doc.line_map(root)
+        repeated = yaml_doc.duplicate_keys(root)
+        data = None if repeated else yaml_doc.construct(root)
+    except yaml_doc.YamlError as exc:
+        raise RecipeError(f"{origin}: {exc}") from exc
+    if repeated:
+        problems = [
+            f"{_where(path, {path: line})}: duplicate key {path[-1]!r} (first on line {first}); "
+            "YAML would keep only the last one: merge them"
+            for path, line, first in repeated
+        ]
+        raise RecipeError(f"{origin}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
     if not isinstance(data, dict):
         raise RecipeError(f"{origin}: a recipe is a mapping with at least a `datasets:` list")
-    lines = _line_map(text)
     problems: list[str] = []
     try:
         recipe = Recipe.model_validate(data)
@@ -169,23 +174,36 @@ def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
                     f"{where} (line {lines.get(('datasets', i), '?')}): converter "
                     f"{conv_name!r} cannot emit kind {kind!r}; it emits {', '.join(conv.kinds)}"
                 )
+    _raise(origin, problems)
+    assert recipe is not None
+    return recipe, lines
+
+
+def _raise(origin: str, problems: list[str]) -> None:
     if problems:
         raise RecipeError(f"{origin}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
-    assert recipe is not None
-    return recipe
 
 
-def load(path: str | Path) -> Recipe:
-    """Read and validate a recipe file; relative local sources resolve against its folder."""
+def load(path: str | Path, *, output: str | Path | None = None) -> Recipe:
+    """Read and validate a recipe file, and check its paths before any data is read.
+
+    Relative local sources and `output.dir` resolve against the recipe's folder.
+    Missing sources, empty globs, an output that is a file or a non-postmix dir, and
+    sources inside the output are errors. `output` (the CLI's `-o`, relative to the
+    working directory) is checked in place of `output.dir`.
+    """
     path = Path(path)
-    recipe = parse(path.read_text(encoding="utf-8"), origin=str(path))
+    recipe, lines = _parse(path.read_text(encoding="utf-8"), str(path))
     base = path.resolve().parent
     for ds in recipe.datasets:
-        candidate = base / ds.source
+        candidate = base / os.path.expanduser(ds.source)
         if not Path(ds.source).is_absolute() and (
             candidate.exists() or any(c in ds.source for c in "*?[")
         ):
             ds.source = os.path.normpath(candidate)
+    recipe.output.dir = os.path.normpath(base / os.path.expanduser(recipe.output.dir))
+    target = Path(os.path.abspath(output)) if output is not None else Path(recipe.output.dir)
+    _raise(str(path), [f"{_where(p, lines)}: {msg}" for p, msg in path_problems(recipe, target)])
     return recipe
 
 

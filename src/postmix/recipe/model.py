@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -37,6 +38,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _not_yes_no(value: Any) -> Any:
+    """YAML reads yes/no/on/off/true/false as booleans, which pydantic would take as 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not yes/no/true/false (got {value})")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_yes_no)]
+Count = Annotated[int, BeforeValidator(_not_yes_no)]
+# Seeds reach numpy's generators, which take 0..2**64-1.
+Seed = Annotated[int, BeforeValidator(_not_yes_no), Field(ge=0, le=2**64 - 1)]
+
+
 # A phase names output files (`{phase}_train.jsonl`, a `disk` dir): a plain file-name stem,
 # never a path (`../x`, `/tmp/x`) or a hidden name.
 PHASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -45,8 +59,8 @@ PHASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 class Metadata(Strict):
     phase: str | None = None
     kind: Literal["sft", "preference", "prompt", "text", "kto"] = "sft"
-    total_tokens: int | None = Field(default=None, gt=0)
-    max_seq_length: int | None = Field(default=None, gt=0)
+    total_tokens: Count | None = Field(default=None, gt=0)
+    max_seq_length: Count | None = Field(default=None, gt=0)
 
     @field_validator("phase")
     @classmethod
@@ -78,9 +92,9 @@ class DatasetSpec(Strict):
     revision: str | None = None
     streaming: bool = False
     data_files: str | list[str] | None = None
-    mix_ratio: float | None = Field(default=None, ge=0)
-    max_samples: int | None = Field(default=None, gt=0)
-    priority: int = 0
+    mix_ratio: Number | None = Field(default=None, ge=0)
+    max_samples: Count | None = Field(default=None, gt=0)
+    priority: Count = 0
     options: dict[str, Any] = Field(default_factory=dict)
     transforms: list[Any] = Field(default_factory=list)
     filters: list[Any] = Field(default_factory=list)
@@ -136,8 +150,8 @@ class Dedup(Strict):
 
 
 class Validation(Strict):
-    ratio: float = Field(default=0.0, ge=0, lt=1)
-    seed: int | None = None
+    ratio: Number = Field(default=0.0, ge=0, lt=1)
+    seed: Seed | None = None
     stratified: bool = True
 
 
@@ -157,11 +171,11 @@ class Recipe(Strict):
     special_tokens: Literal["text", "add"] = "text"
     train_on: Literal["all_assistant", "last_assistant", "all"] = "all_assistant"
     packing: bool = False
-    max_seq_length: int | None = Field(default=None, gt=0)
+    max_seq_length: Count | None = Field(default=None, gt=0)
     over_length: Literal["drop", "truncate", "error"] = "drop"
     expand_formats: list[str] | None = None
-    seed: int = 42
-    num_proc: int | None = Field(default=None, ge=1)
+    seed: Seed = 42
+    num_proc: Count | None = Field(default=None, ge=1)
     executor: Literal["local", "ray"] = "local"  # the CLI's --executor wins
     datasets: list[DatasetSpec] = Field(min_length=1)
     dedup: Dedup = Field(default_factory=Dedup)
@@ -182,6 +196,8 @@ class Recipe(Strict):
                 "mix_ratio is set on some datasets but not on "
                 f"{', '.join(missing)}: give every dataset a mix_ratio, or none"
             )
+        if all(ratios) and not any(d.mix_ratio for d in self.datasets):
+            raise ValueError("every mix_ratio is 0, so nothing would be kept: give one a weight")
         near = self.dedup.near
         unknown = (
             sorted(set((near.against or []) + (near.sources or [])) - set(names)) if near else []

@@ -21,7 +21,7 @@ from postmix.sources import hub as _hub
 from postmix.sources import local as _local
 from postmix.sources.shards import Shard, SourceError
 
-__all__ = ["Shard", "SourceError", "columns", "plan", "read"]
+__all__ = ["Shard", "SourceError", "columns", "looks_like_path", "plan", "read"]
 
 DataFiles = str | list[str] | dict[str, str | list[str]] | None
 
@@ -103,14 +103,14 @@ def _plan_one(
         return _hub.plan_hub(
             path, splits=splits, hub=hub, shard_rows=shard_rows, whole=whole, remote=False
         )
-    if _looks_like_path(path):
+    if looks_like_path(path):
         raise SourceError(f"{path}: no such file or directory")
     return _hub.plan_hub(
         path, splits=splits, hub=hub, shard_rows=shard_rows, whole=whole, remote=True
     )
 
 
-def _looks_like_path(source: str) -> bool:
+def looks_like_path(source: str) -> bool:
     """A missing local path, as opposed to a hub id ("owner/name" or "name")."""
     return (
         os.path.isabs(source)

@@ -86,7 +86,7 @@ def prepare_recipe(path: Path, out: Path) -> Path:
 
     with PartialState().main_process_first():
         if PartialState().is_main_process:
-            pipeline.prepare(recipe.load(path), out, progress=False)
+            pipeline.prepare(recipe.load(path, output=out), out, progress=False)
     return out
 
 
@@ -167,7 +167,17 @@ def schema_of(first: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def open_prepared(path: Path) -> Prepared:
+def open_prepared(path: Path, *, verify: bool = True) -> Prepared:
+    """A prepared dir; with `verify`, refused unless its files match the manifest's
+    sizes and sha256s (a dir changed after prepare, or mixed from two runs)."""
+    if verify:
+        from postmix.writers.verify import VerifyError
+        from postmix.writers.verify import verify as check
+
+        try:
+            check(path)
+        except VerifyError as exc:
+            raise DataError(str(exc)) from exc
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     files = _outputs(path, manifest)
     if "train" not in files:
@@ -480,12 +490,16 @@ def load_data(
     weights: Sequence[float] | None = None,
     model: str | None = None,
     model_tokenizer: str | None = None,
+    verify: bool = True,
 ) -> TrainData:
-    """Everything a trainer needs from `--data`: rows per split, tokenizer, template, stats."""
+    """Everything a trainer needs from `--data`: rows per split, tokenizer, template, stats.
+
+    `verify=False` (`--no-verify`) skips checking the dirs against their manifests.
+    """
     from datasets import concatenate_datasets
 
     paths = resolve(specs, Path(cfg.output))
-    dirs = [open_prepared(p) for p in paths]
+    dirs = [open_prepared(p, verify=verify) for p in paths]
     found = {d.kind for d in dirs}
     kind = dirs[0].kind
     if not found <= set(kinds) or (len(found) > 1 and not found <= set(LM_KINDS)):

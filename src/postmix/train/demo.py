@@ -122,7 +122,7 @@ def run_demo(out: Path, steps: int = 40, *, say: Any = print) -> dict[str, Any]:
 
     data_dir = out / "data"
     say(f"preparing the demo recipe into {data_dir}")
-    prepare(recipe.load(demo_recipe()), data_dir, progress=False)
+    prepare(recipe.load(demo_recipe(), output=data_dir), data_dir, progress=False)
     base = out / "base"
     tok = train_tokenizer(message_texts(data_dir), base)
     model = tiny_model(tok)

@@ -78,7 +78,7 @@ class OutputCommit:
         self._lock = _acquire(self.lock_path)
         try:
             self._hook("locked")
-            _refuse_foreign(self.target)
+            check_replaceable(self.target)
             self.cleanup()
             os.mkdir(self.dir)
         except BaseException:
@@ -182,7 +182,7 @@ def _acquire(path: Path) -> int:
         os.close(fd)
 
 
-def _refuse_foreign(target: Path) -> None:
+def check_replaceable(target: Path) -> None:
     """Only a missing dir, an empty one, or a previous postmix output may be replaced."""
     if not target.exists():
         return
