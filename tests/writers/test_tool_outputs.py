@@ -144,6 +144,24 @@ def test_schemas_that_hold_tool_turns_accept_them() -> None:
         assert all(schema_can_hold(schema, r) is None for r in built())
 
 
+def test_sharegpt_refuses_what_its_turns_cannot_hold() -> None:
+    """A function_call turn has no text beside the call; a pair side is one turn."""
+    talk_and_call = built()[0]
+    call_turn = talk_and_call["messages"][2]
+    talk_and_call["messages"][2] = {**call_turn, "content": "Let me check."}
+    assert schema_can_hold("sharegpt", talk_and_call) == "tool_call_text_unsupported"
+    assert schema_can_hold("messages", talk_and_call) is None
+    pair = {**built("preference")[1], "messages": [{"role": "user", "content": "Hi"}]}
+    pair["chosen"] = [{"role": "assistant", "content": "Hello"}]
+    pair["rejected"] = [
+        call_turn,
+        {"role": "tool", "content": "3"},
+        {"role": "assistant", "content": "3"},
+    ]
+    assert schema_can_hold("sharegpt", pair) == "multi_turn_side_unsupported"
+    assert schema_can_hold("sharegpt", {**pair, "rejected": pair["chosen"]}) is None
+
+
 def test_sharegpt_round_trip(glaive: list[dict[str, Any]]) -> None:
     """sharegpt output read back by the sharegpt converter is the same record (tools as JSON text,
     as LLaMA-Factory's `tools` column holds them)."""
