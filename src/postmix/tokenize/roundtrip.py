@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+UNK = "\x00"  # one character for the unknown token while diffing
 CATEGORIES = ("newlines", "whitespace", "unknown_characters", "unicode_normalization")
 
 
@@ -26,6 +27,8 @@ def lost(original: str, decoded: str, unk: str | None = None) -> tuple[str, ...]
     """The categories of change between a text and its round trip, in CATEGORIES order."""
     if original == decoded:
         return ()
+    if unk:
+        decoded = decoded.replace(unk, UNK)
     found = set()
     matcher = difflib.SequenceMatcher(None, original, decoded, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -39,7 +42,7 @@ def lost(original: str, decoded: str, unk: str | None = None) -> tuple[str, ...]
         if core_a == core_b:
             if not newlines:
                 found.add("whitespace")
-        elif (unk and unk in b) or (len(core_b) < len(core_a) and core_b in core_a):
+        elif UNK in b or (len(core_b) < len(core_a) and core_b in core_a):
             found.add("unknown_characters")
         else:
             found.add("unicode_normalization")
