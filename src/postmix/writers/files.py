@@ -61,6 +61,8 @@ def write_jsonl(path: Path, chunks: Chunks) -> tuple[int, str]:
 # argument name (null-filled) and fail on conflicting types, so each tool and each call is
 # one value of Arrow's JSON type (Parquet's JSON logical type): `datasets` reads the columns
 # as `List(Json())` and hands back the objects as written, the form HF documents for tool data.
+# Message structs stay typed: a message reads back with null for keys only other messages have
+# (`tool_calls: None` on a plain turn), which `trl.trainer.utils.remove_none_values` strips.
 JSON_LISTS: frozenset[str] = frozenset({"tools", "tool_calls"})
 _CHATS = ("messages", "prompt", "chosen", "rejected", "completion", "conversations")
 
@@ -144,12 +146,21 @@ def write_parquet(path: Path, chunks: Chunks, schema: Any) -> tuple[int, str]:
 
 
 def write_disk(path: Path, splits: dict[str, Path]) -> dict[str, int]:
-    """A `save_to_disk` DatasetDict built from already written JSONL or Parquet splits."""
+    """A `save_to_disk` DatasetDict built from already written JSONL or Parquet splits.
+
+    `load_dataset` converts through a cache; that cache lives beside `path` for this
+    call only, or a full copy of the data would stay in ~/.cache/huggingface.
+    """
+    import tempfile
+
     from datasets import DatasetDict, load_dataset
 
     data = {name: str(p) for name, p in splits.items() if p.stat().st_size > 0}
     builder = "parquet" if any(p.suffix == ".parquet" for p in splits.values()) else "json"
-    dd = load_dataset(builder, data_files=data) if data else DatasetDict()
-    with atomic_path(path) as tmp:
-        DatasetDict(dd).save_to_disk(str(tmp))
-    return {name: len(ds) for name, ds in dd.items()}
+    with tempfile.TemporaryDirectory(prefix=".postmix-cache-", dir=path.parent) as cache:
+        dd = load_dataset(builder, data_files=data, cache_dir=cache) if data else DatasetDict()
+        with atomic_path(path) as tmp:
+            DatasetDict(dd).save_to_disk(str(tmp))
+        counts = {name: len(ds) for name, ds in dd.items()}
+        del dd
+    return counts
