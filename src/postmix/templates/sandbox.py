@@ -99,6 +99,10 @@ class _Limited(ImmutableSandboxedEnvironment):
         _check()
         return super().getitem(obj, argument)
 
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        """A blocked attribute is an error at once (Jinja's default renders it as '')."""
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} object")
+
 
 def _range(*args: int) -> Iterator[int]:
     """The sandbox's bounded `range`, reading the clock as it goes."""
@@ -179,13 +183,17 @@ def render(
     add_generation_prompt: bool = False,
     tools: list[dict[str, Any]] | None = None,
     *,
-    seconds: float = TIME_LIMIT,
-    max_chars: int = OUTPUT_LIMIT,
+    seconds: float | None = None,
+    max_chars: int | None = None,
     **kwargs: Any,
 ) -> str:
-    """Render a conversation, stopping with a one-line TemplateError past the limits."""
+    """Render a conversation, stopping with a one-line TemplateError past the limits.
+
+    The limits default to TIME_LIMIT and OUTPUT_LIMIT (read at each call).
+    """
     messages = [with_reasoning_aliases(m) for m in messages]
-    token = _BUDGET.set(_Budget(seconds))
+    max_chars = OUTPUT_LIMIT if max_chars is None else max_chars
+    token = _BUDGET.set(_Budget(TIME_LIMIT if seconds is None else seconds))
     out: list[str] = []
     size = 0
     try:
