@@ -152,8 +152,9 @@ def _finish(
     idx.binary = recipe.output.schema_ == "tokenized"
     index_mod.trim_heap()
     near_cfg = recipe.dedup.near
-    dups = select.duplicates(idx, recipe.dedup.exact_key is not None, near_cfg, names)
-    sel = select.select(_mix_spec(recipe, names), idx.source, idx.cost, dups.is_dup)
+    exact = recipe.dedup.exact_mode is not None
+    dups = select.duplicates(idx, exact, near_cfg, names, recipe.dedup.judgments)
+    sel = select.select(_mix_spec(recipe, names), idx.source, idx.cost, dups.removed)
     leak_hit = leak_of = np.empty(0, dtype=np.int64)
     if near_cfg is not None and idx.bands is not None and len(sel.validation):
         leak_hit, leak_of = select.leaks(idx, sel, near_cfg)
@@ -168,11 +169,17 @@ def _finish(
     for si, info in enumerate(infos):
         entry = manifest.source_stats(info, results[si], si, idx, dups, leak_hit)
         entry["mix"] = sel.mix[si]
-        tokens = manifest.token_stats(idx, si, dups.is_dup, sel)
+        tokens = manifest.token_stats(idx, si, dups.removed, sel)
         if tokens is not None:
             entry["tokens"] = tokens
         sources[info.plan.name] = entry
-    doc = manifest.assemble(recipe, sources, written, sel, print_)
+    for name, pairs in manifest.pair_stats(idx, dups, leak_hit, sources).items():
+        sources[name]["pairs"] = pairs
+        if pairs["pairs"]:
+            share = round(pairs["chosen_longer_share"], 4)
+            sources[name]["length_bias"] = {"pairs": pairs["pairs"], "chosen_longer_share": share}
+    kinds = [info.plan.kind for info in infos]
+    doc = manifest.assemble(recipe, kinds, sources, written, sel, print_)
     if packing:
         doc["packing"] = packing
     tokenizer = outputs.save_tokenizer(recipe, out)

@@ -18,6 +18,7 @@ import numpy as np
 from postmix import sources
 from postmix.decontam import DecontamConfig
 from postmix.dedup.config import NearConfig
+from postmix.report.stats import ReasoningTally
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SourcePlan:
     options: dict[str, Any]
     filters: list[Any]
     transforms: list[Any]
-    dedup_key: str | None
+    dedup_key: str | None  # `dedup.keys.exact_key` mode, None when exact dedup is off
     schema: str
     seed: int
     tokenizer: str | None
@@ -109,7 +110,10 @@ class ShardResult:
     length: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     cost: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     chars: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
-    chosen_longer: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    group: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))  # judgments
+    direction: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    pairs: dict[str, np.ndarray] = field(default_factory=dict)  # pair columns (preference)
+    reasoning: ReasoningTally = field(default_factory=ReasoningTally)
     bands: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.uint64))
     ntok: list[list[int]] = field(default_factory=list)  # tokens per variant, when tokenizing
     spill: str = ""
@@ -122,6 +126,7 @@ class ShardResult:
         """Drop the per-record arrays once the driver has copied them into its index."""
         empty = np.empty(0, np.int64)
         self.keys = self.row = self.shard = self.offset = self.length = self.cost = empty
+        self.group = self.direction = empty
         self.ids = np.empty((0, 16), np.uint8)
         self.bands = np.empty((0, 0), np.uint64)
         self.ntok = []

@@ -36,6 +36,9 @@ class Index:
     formats: list[str] = field(default_factory=list)  # file format of each label
     sigs: list[str] = field(default_factory=list)
     bands: np.ndarray | None = None
+    group: np.ndarray | None = None  # judgment group and direction, when there are pairs
+    direction: np.ndarray | None = None
+    pairs: dict[str, np.ndarray] | None = None  # pair columns (filters.pairs.pair_columns)
     ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
     binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
 
@@ -72,9 +75,18 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     sigs: list[str] = []
     bands: list[np.ndarray] = []
     ntok: list[list[int]] = []
+    judged = any(len(r.direction) for per_source in results for r in per_source)
+    group: list[np.ndarray] = []
+    direction: list[np.ndarray] = []
+    pairs: list[dict[str, np.ndarray]] = []
     for si in order:
         for res in results[si]:
             n = len(res.keys)
+            if judged:
+                filled = len(res.direction) == n
+                group.append(res.group if filled else np.zeros(n, np.uint64))
+                direction.append(res.direction if filled else np.zeros(n, np.int8))
+                pairs.append(res.pairs or _no_pairs(n))
             parts["source"].append(np.full(n, si, dtype=np.int16))
             parts["row"].append(res.row)
             parts["label"].append((res.shard + len(labels)).astype(np.int32))
@@ -99,6 +111,9 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
         cat["ids"] = np.empty((0, 16), dtype=np.uint8)
     near = [b for b in bands if b.size] or None
     return Index(
+        group=np.concatenate(group) if judged else None,
+        direction=np.concatenate(direction) if judged else None,
+        pairs={k: np.concatenate([p[k] for p in pairs]) for k in pairs[0]} if judged else None,
         spills=spills,
         labels=labels,
         formats=fmts,
@@ -107,6 +122,19 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
         ntok=np.asarray(ntok, dtype=np.int64) if ntok else None,
         **cat,
     )
+
+
+def _no_pairs(n: int) -> dict[str, np.ndarray]:
+    """Pair columns of records that are not pairs (see `filters.pairs.pair_columns`)."""
+    minus = np.full(n, -1, np.int32)
+    nan = np.full(n, np.nan)
+    return {
+        "chosen_chars": minus,
+        "rejected_chars": minus,
+        "identical": np.zeros(n, np.bool_),
+        "score_chosen": nan,
+        "score_rejected": nan,
+    }
 
 
 class SpillReader:

@@ -9,12 +9,15 @@ from typing import Any
 import numpy as np
 
 from postmix import __version__
+from postmix.dedup import keys
 from postmix.engine.contracts import ShardResult, Tally
 from postmix.engine.index import Index
 from postmix.engine.ledger import LedgerError, check_identity
 from postmix.engine.plan import SourceInfo
-from postmix.engine.select import Duplicates, Selection
+from postmix.engine.select import CONFLICT, NEAR, Duplicates, Selection
 from postmix.recipe import Recipe
+from postmix.report.pairs import pair_diagnostics
+from postmix.report.stats import ReasoningTally
 
 
 def source_stats(
@@ -27,8 +30,8 @@ def source_stats(
 ) -> dict[str, Any]:
     """One source's entry: counts merged from its shards plus the second stage's removals.
 
-    `kept` is counted from the index (records present, not duplicates, not leaked),
-    never derived from the other counts.
+    `kept` is counted from the index (records present and not removed by the
+    second stage), never derived from the other counts.
     """
     tally = reduce(Tally.__add__, (r.tally for r in results), Tally())
     mine = idx.source == si
@@ -37,15 +40,18 @@ def source_stats(
             f"{info.plan.name}: shards kept {tally.spilled} records but the index holds "
             f"{int(mine.sum())}"
         )
-    leaks = int(np.isin(np.flatnonzero(mine), leaked).sum())
     dropped = Counter(tally.dropped)
-    if leaks:
-        dropped["validation_leak"] += leaks
-    alive = mine & ~dups.is_dup
+    extra = {
+        "validation_leak": int(np.isin(np.flatnonzero(mine), leaked).sum()),
+        "conflicting_judgments": int((mine & (dups.why == CONFLICT)).sum()),
+    }
+    dropped.update({k: v for k, v in extra.items() if v})
+    alive = mine & ~dups.removed
     alive[leaked] = False
-    pairs = np.concatenate([r.chosen_longer for r in results]) if results else np.empty(0)
-    pairs = pairs[pairs >= 0]
     chars = np.concatenate([r.chars for r in results]) if results else np.empty(0)
+    reasoning = ReasoningTally()
+    for r in results:
+        reasoning.merge(r.reasoning)
     out: dict[str, Any] = {
         "converter": info.plan.converter,
         "converter_chosen_by": info.chosen_by,
@@ -55,7 +61,7 @@ def source_stats(
         "kept": int(alive.sum()),
         "dropped": dict(sorted(dropped.items())),
         "duplicates": int((mine & dups.is_dup).sum()),
-        "near_duplicates": int((mine & dups.near).sum()),
+        "near_duplicates": int((mine & (dups.why == NEAR)).sum()),
         "contaminated": sum(tally.contaminated.values()),
         "contamination": dict(sorted(tally.contaminated.items())),
         "invalid": tally.invalid,
@@ -63,12 +69,29 @@ def source_stats(
         "categories": dict(tally.categories.most_common(50)),
         "languages": dict(tally.langs.most_common(50)),
     }
-    if len(pairs):
-        out["length_bias"] = {
-            "pairs": len(pairs),
-            "chosen_longer_share": round(float(pairs.mean()), 4),
-        }
+    if reasoning.with_reasoning or reasoning.empty_blocks:
+        out["reasoning"] = reasoning.summary()
     return out
+
+
+def pair_stats(
+    idx: Index, dups: Duplicates, leaked: np.ndarray, sources: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Pair diagnostics per source over the pairs that stayed (ties, judgments, identical
+    pairs, chosen-longer share, length ratio, score margins)."""
+    if idx.pairs is None:
+        return {}
+    alive = ~dups.removed
+    alive[leaked] = False
+    names = list(sources)
+    columns = {k: v[alive] for k, v in idx.pairs.items()}
+    return pair_diagnostics(
+        columns,
+        idx.source[alive],
+        names,
+        judgments=dups.judgments,
+        dropped={name: s["dropped"] for name, s in sources.items()},
+    )
 
 
 def summary(values: np.ndarray) -> dict[str, float]:
@@ -84,14 +107,14 @@ def summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def token_stats(idx: Index, si: int, is_dup: np.ndarray, sel: Selection) -> dict[str, Any] | None:
+def token_stats(idx: Index, si: int, removed: np.ndarray, sel: Selection) -> dict[str, Any] | None:
     """Tokens and trainable tokens kept and mixed, share of the budget, epochs."""
     if idx.ntok is None:
         return None
     tokens = idx.ntok.sum(axis=1)
     chosen = np.concatenate([sel.train, sel.validation])
     grand = float(idx.cost[chosen].sum()) or 1.0
-    mine = (idx.source == si) & ~is_dup
+    mine = (idx.source == si) & ~removed
     picked = chosen[idx.source[chosen] == si]
     unique = float(idx.cost[mine].sum())
     return {
@@ -126,6 +149,7 @@ def decontam_summary(recipe: Recipe, sources: dict[str, Any]) -> dict[str, Any] 
 
 def assemble(
     recipe: Recipe,
+    kinds: list[str],
     sources: dict[str, dict[str, Any]],
     outputs: list[dict[str, Any]],
     sel: Selection,
@@ -137,6 +161,10 @@ def assemble(
         "postmix": __version__,
         "fingerprint": fingerprint,
         "recipe": recipe.model_dump(mode="json", by_alias=True),
+        "dedup": {
+            "exact": keys.describe(mode, kinds) if (mode := recipe.dedup.exact_mode) else None,
+            "judgments": recipe.dedup.judgments,
+        },
         "sources": sources,
         "outputs": outputs,
         "totals": {

@@ -17,7 +17,7 @@ import orjson
 from postmix.engine.contracts import ShardResult
 from postmix.engine.index import Index, SpillReader
 from postmix.engine.ledger import EXAMPLES, example_line, removal_line
-from postmix.engine.select import Duplicates, Selection, rng
+from postmix.engine.select import CONFLICT, REASONS, Duplicates, Selection, rng
 from postmix.recipe import Recipe
 from postmix.schema import uuid_str
 from postmix.writers import files
@@ -119,27 +119,20 @@ def stage_two_lines(
     idx: Index, names: list[str], dups: Duplicates, leak_hit: np.ndarray, leak_of: np.ndarray
 ) -> list[bytes]:
     """removed.jsonl lines of the second stage: duplicates, near duplicates, validation leaks."""
-    lines = []
-    for g, of, reason in [
-        *(
-            (g, int(dups.of[g]), "near_duplicate" if dups.near[g] else "duplicate")
-            for g in np.flatnonzero(dups.is_dup).tolist()
-        ),
+    gone = np.flatnonzero(dups.removed)
+    why = [REASONS[w] for w in dups.why[gone].tolist()]
+    entries = [
+        *zip(gone.tolist(), dups.of[gone].tolist(), why),
         *zip(leak_hit.tolist(), leak_of.tolist(), ["validation_leak"] * len(leak_hit)),
-    ]:
+    ]
+    lines = []
+    for g, of, reason in entries:
         label, fmt, row = idx.where(g)
-        lines.append(
-            removal_line(
-                names[int(idx.source[g])],
-                label,
-                fmt,
-                row,
-                uuid(idx.ids[g]),
-                reason,
-                of=uuid(idx.ids[of]),
-                of_source=names[int(idx.source[of])],
-            )
+        src = names[int(idx.source[g])]
+        extra = (
+            {"of": uuid(idx.ids[of]), "of_source": names[int(idx.source[of])]} if of >= 0 else {}
         )
+        lines.append(removal_line(src, label, fmt, row, uuid(idx.ids[g]), reason, **extra))
     return lines
 
 
@@ -165,14 +158,16 @@ def write_examples(
     with SpillReader(idx.spills) as reader:
         for si, name in enumerate(names):
             mine = idx.source == si
-            for g in np.flatnonzero(mine & ~dups.is_dup)[:EXAMPLES].tolist():
+            for g in np.flatnonzero(mine & ~dups.removed)[:EXAMPLES].tolist():
                 lines.append(example_line(name, "kept", _row(reader, idx, g)))
             for res in results[si]:
                 lines.extend(res.examples)
-            for kind, mask in (("duplicate", ~dups.near), ("near_duplicate", dups.near)):
-                for g in np.flatnonzero(mine & dups.is_dup & mask)[:EXAMPLES].tolist():
-                    of = _row(reader, idx, int(dups.of[g]))
-                    lines.append(example_line(name, kind, _row(reader, idx, g), of=of))
+            for code, reason in REASONS.items():
+                bucket = f"dropped:{reason}" if code == CONFLICT else reason
+                for g in np.flatnonzero(mine & (dups.why == code))[:EXAMPLES].tolist():
+                    at = int(dups.of[g])
+                    of = {"of": _row(reader, idx, at)} if at >= 0 else {}
+                    lines.append(example_line(name, bucket, _row(reader, idx, g), **of))
     with files.atomic_path(out / "examples.jsonl") as tmp:
         tmp.write_bytes(b"".join(lines))
 

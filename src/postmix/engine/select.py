@@ -18,6 +18,8 @@ import xxhash
 from postmix import mix, split
 from postmix.dedup.config import NearConfig
 from postmix.dedup.exact import first_occurrence
+from postmix.dedup.judgments import CONFLICT as CONFLICT_VOTE
+from postmix.dedup.judgments import DUPLICATE, KEPT, resolve_judgments
 from postmix.engine.index import Index
 
 
@@ -28,42 +30,80 @@ def rng(seed: int, *keys: object) -> np.random.Generator:
     )
 
 
+# What removed a record in the second stage (`Duplicates.why`); 0 means it stays.
+STAYS, EXACT, NEAR, JUDGMENT, CONFLICT = range(5)
+REASONS = {
+    EXACT: "duplicate",
+    NEAR: "near_duplicate",
+    JUDGMENT: "duplicate_judgment",
+    CONFLICT: "conflicting_judgments",
+}
+
+
 @dataclass
 class Duplicates:
-    """Per record: whether it repeats a kept record, and which one (`of`, -1 if none)."""
+    """Per record: why the second stage removed it (`why`, a code of REASONS) and the record
+    it repeats or lost to (`of`, -1 if none); per source, the judgment counts."""
 
-    is_dup: np.ndarray
+    why: np.ndarray
     of: np.ndarray
-    near: np.ndarray  # bool: found by near dedup (else exact)
+    judgments: dict[str, dict[str, int]]
+
+    @property
+    def is_dup(self) -> np.ndarray:
+        """Counted as `duplicates` (a kept record says the same)."""
+        return (self.why != STAYS) & (self.why != CONFLICT)
+
+    @property
+    def removed(self) -> np.ndarray:
+        return self.why != STAYS
 
 
-def duplicates(idx: Index, exact: bool, cfg: NearConfig | None, names: list[str]) -> Duplicates:
-    """Exact duplicates by key, then near duplicates among the records exact dedup kept."""
+def duplicates(
+    idx: Index, exact: bool, cfg: NearConfig | None, names: list[str], judgments: str
+) -> Duplicates:
+    """Contradictory judgments first (agreeing repeats must still vote), then exact
+    duplicates by key among the survivors, then near duplicates among what exact kept."""
     n = len(idx.keys)
-    first = first_occurrence(idx.keys) if exact else np.arange(n)
-    is_exact = first != np.arange(n)
-    near_of = near_duplicates(idx, is_exact, cfg, names)
-    near = near_of >= 0
-    of = np.where(near, near_of, np.where(is_exact, first, -1))
-    return Duplicates(is_dup=is_exact | near, of=of, near=near)
+    why = np.zeros(n, dtype=np.int8)
+    of = np.full(n, -1, dtype=np.int64)
+    counts: dict[str, dict[str, int]] = {}
+    if idx.group is not None and idx.direction is not None:
+        res = resolve_judgments(idx.group, idx.direction, idx.source, names, judgments)  # type: ignore[arg-type]
+        why[res.reason == DUPLICATE] = JUDGMENT
+        why[res.reason == CONFLICT_VOTE] = CONFLICT
+        gone = res.reason != KEPT
+        of[gone] = res.kept_as[gone]
+        counts = res.counts
+    if exact:
+        live = np.flatnonzero(why == STAYS)
+        first = live[first_occurrence(idx.keys[live])]
+        hit = first != live
+        why[live[hit]] = EXACT
+        of[live[hit]] = first[hit]
+    near_of = near_duplicates(idx, why != STAYS, cfg, names)
+    hit = near_of >= 0
+    why[hit] = NEAR
+    of[hit] = near_of[hit]
+    return Duplicates(why=why, of=of, judgments=counts)
 
 
 def near_duplicates(
-    idx: Index, exact: np.ndarray, cfg: NearConfig | None, names: list[str]
+    idx: Index, removed: np.ndarray, cfg: NearConfig | None, names: list[str]
 ) -> np.ndarray:
-    """Near-duplicate resolution among records that survived exact dedup.
+    """Near-duplicate resolution among the records still standing (`~removed`).
 
     Records are in priority order (source priority, recipe order, position), so
     a cluster keeps its first record. In one-sided mode (`against`), only
     records of the cleaned sources are removed, and only for repeating a
     record of a reference source.
     """
-    near_of = np.full(len(exact), -1, dtype=np.int64)
+    near_of = np.full(len(removed), -1, dtype=np.int64)
     if cfg is None or idx.bands is None:
         return near_of
     from postmix.dedup import near
 
-    live = np.flatnonzero(~exact)
+    live = np.flatnonzero(~removed)
     sigs = near.SignatureStore(idx.sigs, cfg.num_perm, order=live)
     keys, rank = idx.bands[live], np.arange(len(live))
     if cfg.against:
@@ -104,10 +144,10 @@ class Selection:
     mix: list[dict[str, Any]]
 
 
-def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, is_dup: np.ndarray) -> Selection:
+def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, removed: np.ndarray) -> Selection:
     """Train and validation indices per the mix and split rules (unique records only)."""
     n_src = len(spec.names)
-    unique = [np.flatnonzero((source == i) & ~is_dup) for i in range(n_src)]
+    unique = [np.flatnonzero((source == i) & ~removed) for i in range(n_src)]
     token_mode = spec.total_tokens is not None
     # Budgets count trainable tokens in token mode, records otherwise.
     cost = cost if token_mode else np.ones(len(cost), dtype=np.int64)

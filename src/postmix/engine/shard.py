@@ -15,22 +15,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-import xxhash
 
 from postmix import sources
+from postmix.dedup.judgments import judgment_key
+from postmix.dedup.keys import exact_key
 from postmix.dedup.near import sketch
 from postmix.engine import chain as chains
 from postmix.engine.contracts import ShardResult, ShardTask
 from postmix.engine.ledger import Ledger
-from postmix.schema import (
-    InvalidRow,
-    Skip,
-    all_text,
-    dedup_bytes,
-    prompt_text,
-    response_texts,
-    text_length,
-)
+from postmix.filters.pairs import pair_columns
+from postmix.schema import InvalidRow, Skip, response_texts, text_length
 from postmix.steps import Batch, StepEnv, count_tokens
 from postmix.writers import tokenized
 from postmix.writers.schemas import SCHEMAS
@@ -42,16 +36,6 @@ SHARD_BITS = 40  # positions handed to converters: shard number << 40 | row with
 def split_pos(pos: int) -> tuple[int, int]:
     """(shard number within the task, row within its file) of a converter position."""
     return pos >> SHARD_BITS, pos & ((1 << SHARD_BITS) - 1)
-
-
-def prompt_key(rec: dict[str, Any], mode: str) -> int:
-    """The exact-dedup key: a 64-bit hash of the normalized prompt (or whole record).
-
-    xxh3 rather than the uuid5's sha1: the key never leaves the run, and at 64 bits
-    the chance of one collision among 100M records is ~3e-4 (sha1 cost 10x more).
-    """
-    text = prompt_text(rec) if mode == "prompt" else all_text(rec)
-    return xxhash.xxh3_64_intdigest(dedup_bytes(text))
 
 
 def _rows(task: ShardTask, ledger: Ledger) -> Iterator[tuple[int, Any]]:
@@ -74,8 +58,9 @@ class _Columns:
     """Per-record columns of the survivors, accumulated batch by batch."""
 
     def __init__(self) -> None:
-        names = ("keys", "ids", "row", "shard", "length", "cost", "chars", "cl")
+        names = ("keys", "ids", "row", "shard", "length", "cost", "chars", "group", "dir")
         self.cols: dict[str, list[Any]] = {k: [] for k in names}
+        self.pairs: list[dict[str, np.ndarray]] = []
         self.bands: list[np.ndarray] = []
         self.ntok: list[list[int]] = []
 
@@ -90,7 +75,10 @@ class _Columns:
         res.offset = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         res.cost = np.asarray(cols["cost"], dtype=np.int32)
         res.chars = np.asarray(cols["chars"], dtype=np.int32)
-        res.chosen_longer = np.asarray(cols["cl"], dtype=np.int8)
+        res.group = np.asarray(cols["group"], dtype=np.uint64)
+        res.direction = np.asarray(cols["dir"], dtype=np.int8)
+        if self.pairs:
+            res.pairs = {k: np.concatenate([p[k] for p in self.pairs]) for k in self.pairs[0]}
         res.ntok = self.ntok
         if near_width is not None:
             res.bands = (
@@ -119,6 +107,7 @@ def run(task: ShardTask) -> ShardResult:
         open(res.sigs, "wb") as sigs,
     ):
         ledger = Ledger(plan.name, labels, formats, removed)
+        reasoning = res.reasoning
 
         def flush(batch: Batch, where: list[tuple[int, int]]) -> None:
             for rec, (_, row) in zip(batch, where):
@@ -145,14 +134,20 @@ def run(task: ShardTask) -> ShardResult:
             spill.write(b"".join(lines))
             cols = acc.cols
             cols["length"].extend(map(len, lines))
-            key = plan.dedup_key
-            cols["keys"].extend([prompt_key(r, key) for r in kept] if key else [0] * len(kept))
+            mode = plan.dedup_key
+            cols["keys"].extend([exact_key(r, mode) for r in kept] if mode else [0] * len(kept))
             cols["ids"].extend(columns["id"])
             cols["shard"].extend(w[0] for w in where)
             cols["row"].extend(w[1] for w in where)
             cols["cost"].extend(costs)
             cols["chars"].extend(map(text_length, kept))
-            cols["cl"].extend(map(_chosen_longer, kept))
+            if plan.kind == "preference":
+                judged = [judgment_key(r) for r in kept]
+                cols["group"].extend(g for g, _ in judged)
+                cols["dir"].extend(d for _, d in judged)
+                acc.pairs.append(pair_columns(kept))
+            for rec in kept:
+                reasoning.add(rec)
 
         batch: Batch = []
         where: list[tuple[int, int]] = []
@@ -186,11 +181,3 @@ def _costs(env: StepEnv, batch: Batch) -> list[int]:
         rec["text"] if rec["kind"] == "text" else "\n".join(response_texts(rec)) for rec in batch
     ]
     return count_tokens(env, texts)
-
-
-def _chosen_longer(rec: dict[str, Any]) -> int:
-    if rec["kind"] != "preference":
-        return -1
-    chosen = sum(len(m["content"]) for m in rec["chosen"])
-    rejected = sum(len(m["content"]) for m in rec["rejected"])
-    return int(chosen > rejected)

@@ -142,12 +142,6 @@ class Dedup(Strict):
             return None
         return self.exact.key if isinstance(self.exact, ExactDedup) else "auto"
 
-    @property
-    def exact_key(self) -> str | None:
-        """`exact_mode` as the prompt-keyed `prompt_key` reads it, until keys by kind are wired."""
-        mode = self.exact_mode
-        return "prompt" if mode == "auto" else mode
-
 
 class Validation(Strict):
     ratio: Number = Field(default=0.0, ge=0, lt=1)
