@@ -81,8 +81,17 @@ def prompt_rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def kto_rows(n: int) -> list[dict[str, Any]]:
+    """Unpaired preferences: one reply per prompt with a desirable (`label`) flag."""
+    return [
+        {"messages": r["messages"][-2:], "label": bool(i % 2)}
+        for i, r in enumerate(sft_rows(n, system=False, tools=False))
+    ]
+
+
 SOURCES = {
     "sft": (sft_rows, "messages"),
+    "kto": (kto_rows, "messages"),
     "preference": (pair_rows, "sharegpt_preference"),
     "prompt": (prompt_rows, "gsm8k"),
 }

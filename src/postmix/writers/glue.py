@@ -1,0 +1,219 @@
+"""Trainer glue beside the data: LLaMA-Factory's `dataset_info.json`, an axolotl snippet.
+
+Each entry is derived from what was written, not from the recipe alone:
+LLaMA-Factory fails on a mapped column that no row holds (`system`, `tools`,
+`history`), so a column is mapped only when some row of the split has it.
+LLaMA-Factory loads `file_name` relative to its `dataset_dir` and refuses a
+folder of mixed file types, so entries name the split files themselves (a
+`disk` split by its single Arrow shard): `dataset_dir: OUTPUT_DIR` works on
+the output dir as it is. Entries cover the layouts both tools read as they
+are (sharegpt and alpaca for LLaMA-Factory; chats, alpaca and pairs for
+axolotl); others get no entry and a line in `notes()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LLAMAFACTORY = "dataset_info.json"
+AXOLOTL = "axolotl.yaml"
+OPTIONAL = ("system", "tools", "history")
+SHAREGPT_ROLES = {
+    "system": ["system"],
+    "user": ["human"],
+    "assistant": ["gpt", "function_call"],
+    "tool": ["observation"],
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """One written split: its name, path relative to the output dir and file type."""
+
+    name: str
+    path: str  # the one loadable file
+    builder: str  # json | parquet | arrow (LLaMA-Factory's and axolotl's `ds_type`)
+    output: str  # the manifest's path (a `disk` split's folder)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a prepared dir holds, from its manifest and rows."""
+
+    kind: str
+    schema: str
+    packed: bool
+    splits: tuple[Split, ...]
+    columns: frozenset[str]  # optional columns (OPTIONAL) that some row fills
+    text_tools: bool  # every `tools` value is JSON text, as LLaMA-Factory reads them
+
+
+def _splits(out_dir: Path, manifest: dict[str, Any]) -> Iterator[Split]:
+    for o in manifest.get("outputs", []):
+        if not int(o.get("rows") or 0):
+            continue
+        path = out_dir / o["path"]
+        if path.is_dir():  # `save_to_disk`: only a single shard is one loadable file
+            shards = sorted(path.glob("*.arrow"))
+            if len(shards) == 1:
+                file = shards[0].relative_to(out_dir).as_posix()
+                yield Split(o["split"], file, "arrow", o["path"])
+        else:
+            builder = "json" if path.suffix == ".jsonl" else path.suffix.lstrip(".")
+            yield Split(o["split"], o["path"], builder, o["path"])
+
+
+def _filled(out_dir: Path, splits: tuple[Split, ...]) -> tuple[frozenset[str], bool]:
+    """(OPTIONAL columns some row holds a value in, whether every `tools` value is JSON text)."""
+    from postmix.report.stats import iter_rows
+
+    seen: set[str] = set()
+    text_tools = True
+    for split in splits:
+        for row in iter_rows(out_dir / split.output):
+            seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
+            if row.get("tools") and not isinstance(row["tools"], str):
+                text_tools = False
+    return frozenset(seen), text_tools
+
+
+def layout(out_dir: Path, manifest: dict[str, Any]) -> Layout:
+    recipe = manifest.get("recipe") or {}
+    output = recipe.get("output") or {}
+    splits = tuple(_splits(out_dir, manifest))
+    schema = output.get("schema", "messages")
+    columns, text_tools = _filled(out_dir, splits) if schema != "tokenized" else (frozenset(), True)
+    return Layout(
+        kind=(recipe.get("metadata") or {}).get("kind", "sft"),
+        schema=schema,
+        packed=bool(recipe.get("packing")),
+        splits=splits,
+        columns=columns,
+        text_tools=text_tools,
+    )
+
+
+def _llamafactory_entry(lay: Layout, split: Split) -> dict[str, Any] | None:
+    """One `dataset_info.json` entry (LLaMA-Factory's DatasetAttr fields) or None."""
+    cols = {k: k for k in ("system", "history") if k in lay.columns}
+    if "tools" in lay.columns and lay.text_tools:
+        cols["tools"] = "tools"
+    entry: dict[str, Any] = {"file_name": split.path}
+    if lay.schema == "sharegpt" and lay.kind in ("sft", "preference", "kto"):
+        entry["formatting"] = "sharegpt"
+        cols.pop("history", None)
+        cols["messages"] = "conversations"
+        if lay.kind == "preference":
+            entry["ranking"] = True
+            cols.update(chosen="chosen", rejected="rejected")
+        if lay.kind == "kto":
+            cols["kto_tag"] = "kto_tag"
+    elif lay.schema == "alpaca" and lay.kind == "sft":
+        entry["formatting"] = "alpaca"
+        cols.update(prompt="instruction", query="input", response="output")
+        cols.pop("tools", None)
+    else:
+        return None
+    entry["columns"] = dict(sorted(cols.items()))
+    return entry
+
+
+def llamafactory_info(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """`dataset_info.json`: one entry per split, named `{phase}_{split}`."""
+    lay = layout(out_dir, manifest)
+    phase = ((manifest.get("recipe") or {}).get("metadata") or {}).get("phase") or "dataset"
+    info = {}
+    for split in lay.splits:
+        entry = _llamafactory_entry(lay, split)
+        if entry is not None:
+            info[f"{phase}_{split.name}"] = entry
+    return info
+
+
+def _axolotl_entry(lay: Layout, split: Split, out_dir: Path) -> dict[str, Any] | None:
+    """One axolotl `datasets:` item (SFTDataset / DPODataset fields) or None."""
+    entry: dict[str, Any] = {
+        "path": str((out_dir / split.path).resolve()),
+        "ds_type": split.builder,
+    }
+    entry["split"] = "train"  # a single data file loads as the `train` split
+    chat = {"sft": "chat_template", "preference": "chat_template.default"}.get(lay.kind)
+    if lay.schema in ("messages", "conversations") and chat and lay.kind == "sft":
+        entry.update(type=chat, field_messages=lay.schema, roles_to_train=["assistant"])
+        entry["message_property_mappings"] = {"role": "role", "content": "content"}
+        if "tools" in lay.columns:
+            entry["field_tools"] = "tools"
+    elif lay.schema == "messages" and lay.kind == "preference":
+        entry.update(type=chat, field_messages="prompt", field_chosen="chosen")
+        entry.update(field_rejected="rejected")
+    elif lay.schema == "sharegpt" and chat:
+        roles = {k: list(v) for k, v in SHAREGPT_ROLES.items()}  # no YAML anchors between items
+        entry.update(type=chat, field_messages="conversations", roles=roles)
+        entry["message_property_mappings"] = {"role": "from", "content": "value"}
+        if lay.kind == "preference":
+            entry.update(field_chosen="chosen", field_rejected="rejected")
+        else:
+            entry["roles_to_train"] = ["assistant"]
+    elif lay.schema == "alpaca" and lay.kind == "sft":
+        entry["type"] = "alpaca"
+    else:
+        return None
+    return entry
+
+
+def axolotl_config(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The `datasets:` / `test_datasets:` (and `rl: dpo` for pairs) part of an axolotl config."""
+    lay = layout(out_dir, manifest)
+    items = {s.name: _axolotl_entry(lay, s, out_dir) for s in lay.splits}
+    if items.get("train") is None:
+        return {}
+    config: dict[str, Any] = {"rl": "dpo"} if lay.kind == "preference" else {}
+    config["datasets"] = [items["train"]]
+    if items.get("validation") is not None:
+        config["test_datasets"] = [items["validation"]]
+    return config
+
+
+def notes(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """What the glue leaves out for this output, and why (for the dataset card)."""
+    lay = layout(out_dir, manifest)
+    out = []
+    if not llamafactory_info(out_dir, manifest):
+        out.append(
+            "LLaMA-Factory: no `dataset_info.json` entry for the "
+            f"`{lay.schema}` schema ({lay.kind}); prepare with `schema: sharegpt` or `alpaca`."
+        )
+    elif lay.schema == "sharegpt" and "tools" in lay.columns and not lay.text_tools:
+        out.append(
+            "LLaMA-Factory reads `tools` as JSON text, which these rows hold as objects: the "
+            "entry leaves `tools` out."
+        )
+    if not axolotl_config(out_dir, manifest):
+        out.append(f"axolotl: no snippet for the `{lay.schema}` schema ({lay.kind}).")
+    return out
+
+
+def write_glue(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
+    """Write the glue files that fit this output into `out_dir`; their names.
+
+    Pure apart from the writes: the manifest and the split files decide everything.
+    """
+    from postmix.report.card import write_text
+
+    written = []
+    info = llamafactory_info(out_dir, manifest)
+    if info:
+        write_text(out_dir / LLAMAFACTORY, json.dumps(info, indent=2) + "\n")
+        written.append(LLAMAFACTORY)
+    config = axolotl_config(out_dir, manifest)
+    if config:
+        head = f"# axolotl: merge into your config (written by postmix for {out_dir.name})\n"
+        write_text(out_dir / AXOLOTL, head + yaml.safe_dump(config, sort_keys=False))
+        written.append(AXOLOTL)
+    return written
