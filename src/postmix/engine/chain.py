@@ -18,6 +18,7 @@ from postmix.decontam import DecontamConfig
 from postmix.engine.contracts import SourcePlan, TokenizeSpec
 from postmix.engine.ledger import Ledger, LedgerError
 from postmix.formats.base import ConvertContext
+from postmix.formats.reasoning import unwritable
 from postmix.recipe import StepList
 from postmix.schema import record_id_bytes, uuid_str
 from postmix.steps import (
@@ -32,6 +33,7 @@ from postmix.steps import (
     TransformFn,
 )
 from postmix.tokenize import tokenize_batch
+from postmix.writers.schemas import schema_can_hold
 
 Where = tuple[int, int]  # (shard number within the task, row within its file)
 
@@ -81,6 +83,23 @@ class FilterStep:
                 for why in self.fn(batch)
             ]
         )
+
+
+@dataclass
+class WritableStep:
+    """Drops what the output schema cannot hold (tool turns in alpaca, reasoning on a
+    sharegpt tool call, ...) with the reason, instead of flattening it on write."""
+
+    schema: str
+    name: str = "writable"
+    resources: Resources = LIGHT
+
+    def __call__(self, batch: Batch) -> StepOutput:
+        verdicts: list[Drop | None] = []
+        for rec in batch:
+            why = schema_can_hold(self.schema, rec) or unwritable(rec, self.schema)
+            verdicts.append(None if why is None else Drop(why, detail=f"output {self.schema}"))
+        return StepOutput(verdicts)
 
 
 _INDEXES: dict[str, Any] = {}
@@ -208,6 +227,7 @@ def _build(plan: SourcePlan) -> Chain:
         FilterStep(c.label, filters.module(c.type).build(c, env), c.bucket_by_detail)
         for c in configs
     )
+    steps.append(WritableStep(plan.schema))
     if plan.decontaminate is not None:
         steps.append(DecontamStep(plan.decontaminate))
     if plan.tokenize is not None:
