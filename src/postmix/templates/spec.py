@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from postmix.templates.tools import jinja_prelude, with_tools
+
 PLACEHOLDER = re.compile(r"\{(bos|eos)\}")
 THINK = ("<think>\n", "\n</think>\n\n")
 TOOL_CALL = ("<tool_call>\n", "\n</tool_call>")
@@ -169,7 +171,10 @@ class SpecRenderer:
         add_generation_prompt: bool = False,
         tools: list[dict[str, Any]] | None = None,
     ) -> Rendered:
-        """The conversation's text and the span of every reply (`tools` is not rendered)."""
+        """The conversation's text and the span of every reply (`tools` in the system prompt)."""
+        given = len(messages)
+        messages = with_tools(messages, tools, self._default)
+        shift = len(messages) - given  # a system turn added for the tools: not the caller's
         out = [self._begin]
         pos = len(self._begin)
         spans: list[Span] = []
@@ -190,7 +195,8 @@ class SpecRenderer:
                 out += (self._gen, body, self._after)
                 think = len(think_block(m))
                 after_think = start + len(self._lead) + think if think else -1
-                spans.append(Span(start, stop, pos, stop + len(self._after), i, after_think))
+                hi = stop + len(self._after)
+                spans.append(Span(start, stop, pos, hi, i - shift, after_think))
                 pos = stop + len(self._after)
                 continue
             if role == "system":
@@ -249,7 +255,7 @@ def jinja_template(spec: TemplateSpec) -> str:
     """The spec as a Hugging Face chat template with `{% generation %}` around every reply."""
     sys_turn = spec.system
     default = json.dumps(spec.default_system)
-    lines = []
+    lines = [jinja_prelude(spec.default_system)]
     if sys_turn is None:
         lines.append("{%- set ns = namespace(pending=" + default + ") -%}")
         if spec.default_system:
