@@ -37,6 +37,9 @@ IMAGE_ONLY = ("idefics3", "llava_next", "smolvlm")  # content must be a list of 
 # Templates that refuse a conversation by design: (template, conversation) -> the error.
 REFUSALS: dict[tuple[str, str], str] = {
     ("gemma", "chat"): "System role not supported",
+    # DeepSeek-V3 is not a reasoning model: its template cuts any <think> block out
+    ("deepseekv3", "chat"): "drops the reasoning of reply 6; set reasoning: none",
+    ("deepseekv3", "no_system"): "drops the reasoning of reply 5; set reasoning: none",
     **{
         (n, "tools"): "reply 1 renders differently than given, without its tool calls"
         for n in DROPS_TOOL_CALLS
@@ -95,6 +98,8 @@ def check_masks(tok: Any, messages: list[dict[str, Any]], tools: Any = None) -> 
         assert any(run.rstrip().endswith(t) for t in SPECIAL.findall(run)), run
     for o in others:
         assert o in untrained
+    final = replies[-1].get("reasoning_content")
+    assert not final or final in text, "the final reply's reasoning was lost"
 
 
 @pytest.mark.parametrize("name", stock_names())
@@ -113,3 +118,22 @@ def test_stock_template_masks_are_exact(base, name: str, conv: str) -> None:
     with pytest.raises(TemplateError, match=refusal) as err:
         check_masks(tok, messages, tools)
     assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_suggested_fix_for_dropped_reasoning_works(base) -> None:
+    tok = tokenizer_for(base, "deepseekv3")
+    rec = {"id": "r", "kind": "sft", "messages": CHAT}
+    out = tokenize_batch([rec], tok, bind(tok, "tokenizer"), reasoning="none")[0]
+    assert len(runs(out.labels)) == 3
+
+
+def test_reasoning_is_inlined_for_templates_that_only_read_content(base) -> None:
+    tok = tokenizer_for(base, "deepseek_r1_distill")
+    renderer = bind(tok, "tokenizer")
+    assert not renderer.reads_reasoning
+    text = renderer.render(CHAT)[0]
+    assert "<｜Assistant｜><think>\nReason three theta.\n</think>\n\nReply three eta." in text
+    rec = tokenize_batch([{"id": "r", "kind": "sft", "messages": CHAT}], tok, renderer)[0]
+    a, b = runs(rec.labels)[-1]
+    run = tok._tokenizer.decode(rec.input_ids[a:b].tolist(), skip_special_tokens=False)
+    assert run == "Reason three theta.\n</think>\n\nReply three eta.<｜end▁of▁sentence｜>"

@@ -65,13 +65,24 @@ class TokenizerRenderer:
         self.template: str = known.training if known and known.training else template
         self.compiled = sandbox.compile_template(self.template, self.label)
         self.marked = bool(GENERATION.search(self.template))  # informational: spans ignore it
-        self.reads_reasoning = any(f in self.template for f in sandbox.REASONING_FIELDS)
         self.kwargs = dict(tok.special_tokens_map)
         self.bos = tok.bos_token or ""
         self.eos = tok.eos_token or ""
         special = {t.content for t in tok.added_tokens_decoder.values() if t.special}
         self.stops = stop_pattern(special | set(tok.all_special_tokens))
         self._headers: dict[tuple[str, str], str] = {}
+        self.reads_reasoning = self._reads_reasoning()
+
+    def _reads_reasoning(self) -> bool:
+        """Whether the template renders a final reply's `reasoning_content` (else it is inlined)."""
+        probe = [
+            {"role": "user", "content": "PMXQuserZ"},
+            {"role": "assistant", "content": "PMXQreplyZ", "reasoning_content": "PMXQthinkZ"},
+        ]
+        try:
+            return "PMXQthinkZ" in self._render(probe, False, None)
+        except TemplateError:
+            return True
 
     def _render(self, messages: list[dict[str, Any]], gen: bool, tools: Any) -> str:
         return sandbox.render(self.compiled, self.label, messages, gen, tools, **self.kwargs)
@@ -92,10 +103,14 @@ class TokenizerRenderer:
         starts = align(text, pieces, marks, self.label)
         to_real = _Positions(sent, pieces, starts)
         spans = []
-        for i, m in enumerate(messages):
-            if m["role"] != "assistant":
-                continue
+        replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        for i in replies:
             own = marks.pieces_of(i, pieces, self.label)
+            if i == replies[-1] and not set(marks.marks_of(i, "reasoning")) <= set(pieces):
+                raise TemplateError(
+                    f"{self.label}: drops the reasoning of reply {i}; set reasoning: none to "
+                    "train without it, or use a chat template that renders reasoning"
+                )
             start = self._start(marks, sent, pieces, own[0], i, tools)
             end = self._end(marks, sent, pieces, own, i, len(messages), tools)
             body = self._body(marks, sent, pieces, own, i)

@@ -95,6 +95,10 @@ class Sentinels:
         i, kind, _ = self.fields[mark]
         return i, kind
 
+    def marks_of(self, i: int, kind: str) -> list[str]:
+        """The markers of message i's field `kind`."""
+        return [m for m, (msg, k, _) in self.fields.items() if msg == i and k == kind]
+
     def value(self, mark: str) -> str:
         return self.fields[mark][2]
 
