@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ def build(out_dir: Path, manifest: dict[str, Any], sample_rows: int = stats.SAMP
 
 
 def md_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a Markdown table cell or line: records' HTML shows as text
+    (Markdown renderers and hub viewers pass raw HTML through)."""
+    text = html.escape(str(value), quote=False)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def environment(autoescape: bool) -> jinja2.Environment:
