@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from postmix.writers.commit import OutputCommit, OutputError
+from postmix.writers.commit import OutputCommit, OutputError, tidy
 from postmix.writers.files import file_sha256
 from postmix.writers.verify import verify
 
@@ -218,3 +218,14 @@ def test_symlinked_output_dir_is_replaced_at_its_real_place(tmp_path: Path) -> N
     link.symlink_to(real)
     assert run_writer(link, "new") == 0
     assert link.is_symlink() and generation(real) == "new" and leftovers(real) == []
+
+
+def test_tidy_cleans_up_for_a_run_that_reuses_the_output(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    assert run_writer(target, "old") == 0
+    assert run_writer(target, "new", kill_at="write:train") == -signal.SIGKILL
+    (target / ".postmix-spill").mkdir()
+    assert leftovers(target) != []
+    tidy(target)
+    assert generation(target) == "old" and leftovers(target) == []
+    tidy(tmp_path / "never" / "made")  # nothing there: nothing to do

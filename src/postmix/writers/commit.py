@@ -152,6 +152,21 @@ class OutputCommit:
             self._lock = None
 
 
+def tidy(target: str | Path) -> None:
+    """Remove what dead runs left at `target` (staging dirs, spill dirs, a half-done swap)
+    without writing anything: for a run that reuses an unchanged output. Takes the lock
+    for the moment it works, so it fails like a run when another one is writing."""
+    commit = OutputCommit(target)
+    if not commit.parent.is_dir():
+        return
+    lock = _acquire(commit.lock_path)
+    commit._lock = lock
+    try:
+        commit.cleanup()
+    finally:
+        commit._release()
+
+
 def _acquire(path: Path) -> int:
     """An flock'ed lock file holding our pid; a second run fails at once naming the holder."""
     while True:
