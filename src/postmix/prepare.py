@@ -30,6 +30,9 @@ from postmix.engine.progress import Progress
 from postmix.executors import Executor
 from postmix.recipe import Recipe
 from postmix.steps import Resources
+from postmix.writers.commit import OutputCommit
+from postmix.writers.overlap import check_sources_outside
+from postmix.writers.verify import VerifyError, verify
 
 log = logging.getLogger("postmix.prepare")
 
@@ -60,6 +63,7 @@ def prepare(
     """
     started = time.perf_counter()
     out = Path(out_dir or recipe.output.dir)
+    check_sources_outside(out, [(d.name, d.source) for d in recipe.datasets], _names(recipe))
     infos = plan.resolve(recipe, limit)
     pinned = not fingerprint.unpinned(infos)
     print_ = fingerprint.fingerprint(recipe, infos, limit)
@@ -70,28 +74,38 @@ def prepare(
     if recipe.decontaminate is not None:
         chain.decontam_index(recipe.decontaminate)  # an unreachable benchmark fails here, early
     run = _executor(recipe, executor, num_proc, ray_address)
-    out.mkdir(parents=True, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".postmix-", dir=spill_dir or out)
-    try:
-        tasks = plan.tasks(infos, work, limit)
-        resources = _resources(infos)
-        results: list[list[ShardResult]] = [[] for _ in infos]
-        with Progress(progress, infos) as bar:
-            for res in run.map(shard.run, tasks, resources):
-                results[res.source].append(res)
-                bar.advance(res.source, res.tally.rows)
-        for per_source in results:
-            per_source.sort(key=lambda r: r.order)
-        _check_strict(strict, results)
-        doc = _finish(recipe, infos, results, out, Path(work), print_)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    doc["seconds"] = round(time.perf_counter() - started, 3)
-    outputs.write_json(out / "manifest.json", doc)
-    from postmix.report import write_card, write_report
+    with OutputCommit(out) as stage:
+        work = Path(tempfile.mkdtemp(prefix=".postmix-", dir=spill_dir or stage.dir))
+        try:
+            tasks = plan.tasks(infos, str(work), limit)
+            resources = _resources(infos)
+            results: list[list[ShardResult]] = [[] for _ in infos]
+            with Progress(progress, infos) as bar:
+                for res in run.map(shard.run, tasks, resources):
+                    results[res.source].append(res)
+                    bar.advance(res.source, res.tally.rows)
+            for per_source in results:
+                per_source.sort(key=lambda r: r.order)
+            _check_strict(strict, results)
+            doc = _finish(recipe, infos, results, stage.dir, work, print_)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        doc["seconds"] = round(time.perf_counter() - started, 3)
+        outputs.write_json(stage.dir / "manifest.json", doc)
+        from postmix.report import write_card, write_report
 
-    (write_report if report else write_card)(out, doc)
+        (write_report if report else write_card)(stage.dir, doc, target=stage.target)
+        stage.commit()
     return doc
+
+
+def _names(recipe: Recipe) -> list[str]:
+    """The split files a run writes, so a glob source that would match them is refused."""
+    prefix = f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""
+    ext = "jsonl" if recipe.output.file_format == "jsonl" else "parquet"
+    if recipe.output.schema_ == "tokenized":
+        ext = "parquet"
+    return [f"{prefix}{split}.{ext}" for split in ("train", "validation")]
 
 
 def _executor(
@@ -111,17 +125,17 @@ def _resources(infos: list[plan.SourceInfo]) -> Resources:
 
 
 def _reusable(out: Path, print_: str) -> dict[str, Any] | None:
-    """The manifest of `out` when it was built from the same fingerprint and its files are there."""
+    """The manifest of `out` when it was built from the same fingerprint and its files
+    still match it (sizes; sha256s are checked by the trainers that read them)."""
     path = out / "manifest.json"
     if not path.is_file():
         return None
     try:
         doc = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError:
-        return None
-    if doc.get("fingerprint") != print_:
-        return None
-    if not all((out / o["path"]).exists() for o in doc.get("outputs", [])):
+        if doc.get("fingerprint") != print_:
+            return None
+        verify(out, hashes=False)
+    except (orjson.JSONDecodeError, VerifyError):
         return None
     return doc
 

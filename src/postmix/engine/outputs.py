@@ -64,7 +64,10 @@ def write_splits(
                 path = (work if fmt == "disk" else out) / f"{prefix}{name}.jsonl"
                 rows, sha = files.write_jsonl(path, chunks)
             paths[name] = path
-            outputs.append({"path": path.name, "split": name, "rows": rows, "sha256": sha})
+            size = path.stat().st_size
+            outputs.append(
+                {"path": path.name, "split": name, "rows": rows, "bytes": size, "sha256": sha}
+            )
     if fmt == "disk":
         target = out / (recipe.metadata.phase or "dataset")
         counts = files.write_disk(target, paths)

@@ -18,12 +18,15 @@ from postmix.report.hub import NotLoggedIn, push_to_hub
 __all__ = ["NotLoggedIn", "push_to_hub", "write_card", "write_report"]
 
 
-def write_report(out_dir: str | Path, manifest: dict[str, Any]) -> list[Path]:
-    """`report.html`, `report.md` and `README.md` in the output dir; returns their paths."""
+def write_report(
+    out_dir: str | Path, manifest: dict[str, Any], target: Path | None = None
+) -> list[Path]:
+    """`report.html`, `report.md` and `README.md` in the output dir (staged in `out_dir`,
+    committed to `target`); returns their paths."""
     out = Path(out_dir)
-    report = context.build(out, manifest)
+    report = context.build(out, manifest, target=target)
     return [
         write_text(out / "report.html", html.render(report)),
         write_text(out / "report.md", markdown.render(report)),
-        write_card(out, manifest),
+        write_card(out, manifest, target=target),
     ]

@@ -75,14 +75,19 @@ def title_of(out_dir: Path, manifest: dict[str, Any]) -> str:
     return str(phase or out_dir.resolve().name)
 
 
-def build(out_dir: Path, manifest: dict[str, Any], sample_rows: int = stats.SAMPLE_ROWS) -> Report:
+def build(
+    out_dir: Path,
+    manifest: dict[str, Any],
+    sample_rows: int = stats.SAMPLE_ROWS,
+    target: Path | None = None,
+) -> Report:
     """Read the output dir once (bounded sample, a few examples) and build every table."""
     manifest = summary.in_recipe_order(manifest)
     sample = stats.sample(out_dir, manifest, sample_rows)
     return Report(
         out_dir=out_dir,
         manifest=manifest,
-        title=title_of(out_dir, manifest),
+        title=title_of(target or out_dir, manifest),
         funnel=summary.funnel_table(manifest),
         mix=summary.mix_table(manifest),
         distribution=summary.distribution_table(manifest, sample),

@@ -82,11 +82,12 @@ def prepare_recipe(path: Path, out: Path) -> Path:
     """Run `postmix prepare` on a recipe into `out` (once, on the main process)."""
     from accelerate import PartialState
 
-    from postmix import pipeline, recipe
+    from postmix import recipe
+    from postmix.prepare import prepare
 
     with PartialState().main_process_first():
         if PartialState().is_main_process:
-            pipeline.prepare(recipe.load(path, output=out), out, progress=False)
+            prepare(recipe.load(path, output=out), out, progress=False)
     return out
 
 
@@ -466,9 +467,17 @@ def row_costs(ds: Any, kind: str) -> np.ndarray:
     return trained_tokens(ds) if kind in LM_KINDS else np.ones(len(ds), dtype=np.float64)
 
 
-def weighted(parts: list[Any], kind: str, weights: Sequence[float] | None, seed: int) -> Any:
-    """The train rows of several dirs mixed by `weights` with the recipe mixer (`postmix.mix`)."""
+def weighted(
+    parts: list[Any], kind: str, weights: Sequence[float] | None, seed: int, names: list[str]
+) -> Any:
+    """The train rows of several dirs mixed by `weights` with the recipe mixer (`postmix.mix`).
+
+    Each dir's draw is seeded by its name (its manifest fingerprint), as `prepare`
+    seeds each source by its name: adding or reordering dirs never reshuffles another.
+    """
     from datasets import concatenate_datasets
+
+    from postmix.engine.select import rng
 
     if weights is not None and len(weights) != len(parts):
         raise DataError(f"{len(weights)} weights for {len(parts)} --data values")
@@ -476,8 +485,8 @@ def weighted(parts: list[Any], kind: str, weights: Sequence[float] | None, seed:
     ratios = list(weights) if weights is not None else [None] * len(parts)
     budgets = mix.targets([float(c.sum()) for c in costs], ratios)
     chosen = [
-        p.select(mix.select(c, b, np.random.default_rng([seed & 0xFFFFFFFF, i])).tolist())
-        for i, (p, c, b) in enumerate(zip(parts, costs, budgets))
+        p.select(mix.select(c, b, rng(seed, "train", name)).tolist())
+        for p, c, b, name in zip(parts, costs, budgets, names)
     ]
     return concatenate_datasets(chosen)
 
@@ -509,6 +518,7 @@ def load_data(
         )
     tok, template, renderer = load_tokenizer_for(cfg, dirs, model, model_tokenizer)
     splits: dict[str, list[Any]] = {s: [] for s in SPLITS}
+    names: list[str] = []
     dropped: Counter[str] = Counter()
     for d in dirs:
         for split in SPLITS:
@@ -516,10 +526,12 @@ def load_data(
             dropped.update(lost)
             if ds is not None and len(ds):
                 splits[split].append(ds)
+                if split == "train":
+                    names.append(d.manifest.get("fingerprint") or d.path.name)
     if not splits["train"]:
         raise DataError("no training rows left in " + ", ".join(str(p) for p in paths))
     if len(splits["train"]) > 1 or weights is not None:
-        train = weighted(splits["train"], kind, weights, cfg.training.seed)
+        train = weighted(splits["train"], kind, weights, cfg.training.seed, names)
     else:
         train = splits["train"][0]
     validation = concatenate_datasets(splits["validation"]) if splits["validation"] else None

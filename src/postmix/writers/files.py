@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,17 +23,19 @@ Chunks = Callable[[], Iterable[list[bytes]]]
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary sibling of `path` that replaces it only if the block succeeds."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """A temporary path beside `path` that replaces it only if the block succeeds.
+
+    It lives in a fresh private dir made by `tempfile.mkdtemp` (created
+    exclusively, unpredictable name), so a planted symlink can never redirect
+    the write; the block may create a file or a dir there.
+    """
+    holder = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = holder / path.name
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            if tmp.is_dir():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -151,8 +154,6 @@ def write_disk(path: Path, splits: dict[str, Path]) -> dict[str, int]:
     `load_dataset` converts through a cache; that cache lives beside `path` for this
     call only, or a full copy of the data would stay in ~/.cache/huggingface.
     """
-    import tempfile
-
     from datasets import DatasetDict, load_dataset
 
     data = {name: str(p) for name, p in splits.items() if p.stat().st_size > 0}
