@@ -71,7 +71,10 @@ def test_syntax_errors_name_the_template_and_line(base) -> None:
 
 def test_stock_template_errors_name_the_template(base) -> None:
     tok = with_template(base, (stock_dir() / "gemma.jinja").read_text())
-    with pytest.raises(TemplateError, match=r"^chat template gemma: System role not supported$"):
+    with pytest.raises(
+        TemplateError,
+        match=r"^chat template gemma: System role not supported \(at message 0, system\); remove",
+    ):
         tokenize_batch([{"id": 1, "kind": "sft", "messages": CHAT}], tok, bind(tok, "tokenizer"))
 
 

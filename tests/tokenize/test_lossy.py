@@ -157,3 +157,33 @@ def test_no_round_trip_loss_on_a_byte_level_tokenizer(tmp_path) -> None:
     tok = bpe_tokenizer(tmp_path)
     renderer = bind(copy.deepcopy(tok), "chat")
     assert all(not r.lost for r in tokenize_batch(RECORDS, tok, renderer, strict=True))
+
+
+def test_nfc_normalizer_gets_exact_masks_and_reports_the_normalization(tmp_path) -> None:
+    import unicodedata
+
+    from tokenizers import normalizers
+
+    from tests.tiny import bpe_tokenizer
+
+    tok = bpe_tokenizer(tmp_path)
+    tok._tokenizer.normalizer = normalizers.NFC()  # as Qwen2's tokenizer has it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        renderer = bind(tok, "chatml", "add")
+    decomposed = unicodedata.normalize("NFD", "Café crème")
+    conv = [
+        {"role": "user", "content": "Say " + decomposed},
+        {"role": "assistant", "content": decomposed + " ok."},
+    ]
+    plain = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Café."}]
+    nfd, nfc = tokenize_batch(
+        [{"id": 1, "kind": "sft", "messages": conv}, {"id": 2, "kind": "sft", "messages": plain}],
+        tok,
+        renderer,
+    )
+    assert nfd.lost == ("unicode_normalization",) and nfc.lost == ()
+    trained = nfd.input_ids[nfd.labels != IGNORE].tolist()
+    assert tok._tokenizer.decode(trained, skip_special_tokens=False) == (
+        "Café crème ok.<|im_end|>"  # the reply as NFC, and nothing of the user turn
+    )

@@ -96,7 +96,10 @@ class TokenizerRenderer:
         given = messages
         if not self.reads_reasoning:
             messages = [_inline_reasoning(m) for m in messages]
-        text = self._render(messages, add_generation_prompt, tools)
+        try:
+            text = self._render(messages, add_generation_prompt, tools)
+        except TemplateError as exc:
+            raise self._at_turn(exc, messages, tools) from None
         marks = Sentinels(messages, text)
         sent = self._render(marks.messages, add_generation_prompt, tools)
         pieces = marks.split(sent)
@@ -124,6 +127,19 @@ class TokenizerRenderer:
                     f"{text[a:b][:80]!r}; use a template that renders each reply once"
                 )
         return text, spans
+
+    def _at_turn(self, exc: TemplateError, messages: list[dict[str, Any]], tools: Any) -> Exception:
+        """The template's own error, with the first message whose rendering raises it."""
+        for k in range(len(messages)):
+            try:
+                self._render(messages[: k + 1], False, tools)
+            except TemplateError:
+                role = messages[k]["role"]
+                return TemplateError(
+                    f"{exc} (at message {k}, {role}); remove or rewrite such turns with a "
+                    "transform, or use a built-in template"
+                )
+        return exc
 
     def _start(
         self, marks: Sentinels, sent: str, pieces: list[str], first: int, i: int, tools: Any
