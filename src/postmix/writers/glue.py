@@ -167,10 +167,13 @@ def _axolotl_entry(lay: Layout, split: Split, out_dir: Path) -> dict[str, Any] |
     return entry
 
 
-def axolotl_config(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The `datasets:` / `test_datasets:` (and `rl: dpo` for pairs) part of an axolotl config."""
+def axolotl_config(
+    out_dir: Path, manifest: dict[str, Any], target: Path | None = None
+) -> dict[str, Any]:
+    """The `datasets:` / `test_datasets:` (and `rl: dpo` for pairs) part of an axolotl config;
+    paths are absolute, under `target` (where `out_dir`'s files will live) when given."""
     lay = layout(out_dir, manifest)
-    items = {s.name: _axolotl_entry(lay, s, out_dir) for s in lay.splits}
+    items = {s.name: _axolotl_entry(lay, s, target or out_dir) for s in lay.splits}
     if items.get("train") is None:
         return {}
     config: dict[str, Any] = {"rl": "dpo"} if lay.kind == "preference" else {}
@@ -199,21 +202,33 @@ def notes(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_glue(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
+def glue_files(
+    out_dir: Path, manifest: dict[str, Any], target: Path | None = None
+) -> dict[str, str]:
+    """The glue files that fit this output: file name -> text (nothing written)."""
+    files = {}
+    info = llamafactory_info(out_dir, manifest)
+    if info:
+        files[LLAMAFACTORY] = json.dumps(info, indent=2) + "\n"
+    config = axolotl_config(out_dir, manifest, target)
+    if config:
+        name = (target or out_dir).name
+        head = f"# axolotl: merge into your config (written by postmix for {name})\n"
+        files[AXOLOTL] = head + yaml.safe_dump(config, sort_keys=False)
+    return files
+
+
+def write_glue(out_dir: Path, manifest: dict[str, Any], target: Path | None = None) -> list[str]:
     """Write the glue files that fit this output into `out_dir`; their names.
 
-    Pure apart from the writes: the manifest and the split files decide everything.
+    The manifest and the split files decide everything; call it once the splits
+    are written (before or after the card: the card derives the same list).
+    `target`: the final output dir when `out_dir` is a staging dir (axolotl's
+    paths are absolute; LLaMA-Factory's are relative and need no target).
     """
     from postmix.report.card import write_text
 
-    written = []
-    info = llamafactory_info(out_dir, manifest)
-    if info:
-        write_text(out_dir / LLAMAFACTORY, json.dumps(info, indent=2) + "\n")
-        written.append(LLAMAFACTORY)
-    config = axolotl_config(out_dir, manifest)
-    if config:
-        head = f"# axolotl: merge into your config (written by postmix for {out_dir.name})\n"
-        write_text(out_dir / AXOLOTL, head + yaml.safe_dump(config, sort_keys=False))
-        written.append(AXOLOTL)
-    return written
+    files = glue_files(out_dir, manifest, target)
+    for name, text in files.items():
+        write_text(out_dir / name, text)
+    return list(files)
