@@ -18,6 +18,7 @@ import yaml
 
 from postmix.report import summary
 from postmix.report.context import environment, recipe_yaml, title_of
+from postmix.writers import trl_usage
 from postmix.writers.files import atomic_path
 
 # Licenses stated on the dataset cards / repositories of well-known sources (lower-case ids).
@@ -180,14 +181,14 @@ def _is_language_code(code: str) -> bool:
     return len(code) in (2, 3) and code.isalpha() and code.islower()
 
 
-def header(out_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The card's YAML metadata."""
+def header(out_dir: Path, manifest: dict[str, Any], target: Path | None = None) -> dict[str, Any]:
+    """The card's YAML metadata (`target`: where the files will live, when written aside)."""
     recipe = manifest.get("recipe") or {}
     kind = (recipe.get("metadata") or {}).get("kind", "sft")
     licenses = sorted({license_of(d).id for d in recipe.get("datasets", [])}) or [UNKNOWN]
     outputs = [o for o in manifest.get("outputs", []) if int(o.get("rows") or 0) > 0]
     meta: dict[str, Any] = {
-        "pretty_name": title_of(out_dir, manifest),
+        "pretty_name": title_of(target or out_dir, manifest),
         "license": licenses[0] if len(licenses) == 1 else licenses,
     }
     languages = _languages(manifest)
@@ -216,12 +217,14 @@ def _step(config: dict[str, Any]) -> str:
     return f"`{config.get('type', '?')}`" + (f" ({args})" if args else "")
 
 
-def render(out_dir: Path, manifest: dict[str, Any], repo_id: str | None = None) -> str:
+def render(
+    out_dir: Path, manifest: dict[str, Any], repo_id: str | None = None, target: Path | None = None
+) -> str:
     """The whole card: YAML header, then sources, mix, filters, dedup, decontamination, build."""
     manifest = summary.in_recipe_order(manifest)
     recipe = manifest.get("recipe") or {}
     datasets = {d["name"]: d for d in recipe.get("datasets", [])}
-    meta = header(out_dir, manifest)
+    meta = header(out_dir, manifest, target)
     env = environment(autoescape=False)
     env.filters["step"] = _step
     body = env.get_template("card.md.jinja").render(
@@ -234,16 +237,23 @@ def render(out_dir: Path, manifest: dict[str, Any], repo_id: str | None = None) 
         licenses={name: license_of(d) for name, d in datasets.items()},
         funnel=summary.funnel_table(manifest),
         mix=summary.mix_table(manifest),
-        load_path=repo_id or str(out_dir),
+        load_path=repo_id or str(target or out_dir),
+        training=trl_usage.section(out_dir, manifest, repo_id or str(target or out_dir), target),
     )
     yaml_text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{yaml_text}---\n\n{body}"
 
 
-def write_card(out_dir: str | Path, manifest: dict[str, Any], repo_id: str | None = None) -> Path:
-    """`README.md`: the Hugging Face dataset card of the output dir."""
+def write_card(
+    out_dir: str | Path,
+    manifest: dict[str, Any],
+    repo_id: str | None = None,
+    target: Path | None = None,
+) -> Path:
+    """`README.md`: the Hugging Face dataset card of the output dir (staged in `out_dir`,
+    committed to `target`, which names it)."""
     out = Path(out_dir)
-    return write_text(out / "README.md", render(out, manifest, repo_id))
+    return write_text(out / "README.md", render(out, manifest, repo_id, target))
 
 
 def write_text(path: Path, text: str) -> Path:
