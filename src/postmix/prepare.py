@@ -64,7 +64,7 @@ def prepare(
     started = time.perf_counter()
     out = Path(out_dir or recipe.output.dir)
     check_sources_outside(out, [(d.name, d.source) for d in recipe.datasets], _names(recipe))
-    infos = plan.resolve(recipe, limit)
+    infos = plan.resolve(recipe, limit, strict)
     pinned = not fingerprint.unpinned(infos)
     print_ = fingerprint.fingerprint(recipe, infos, limit)
     if not force and pinned and (previous := _reusable(out, print_)) is not None:
@@ -88,6 +88,10 @@ def prepare(
                 per_source.sort(key=lambda r: r.order)
             _check_strict(strict, results)
             doc = _finish(recipe, infos, results, stage.dir, work, print_)
+            for warning in doc["warnings"]:
+                log.warning(warning)
+            if strict and doc["warnings"]:
+                raise StrictError(f"--strict: {doc['warnings'][0]}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         doc["seconds"] = round(time.perf_counter() - started, 3)
@@ -198,7 +202,8 @@ def _finish(
         doc["packing"] = packing
     tokenizer = outputs.save_tokenizer(recipe, out)
     if tokenizer:
-        doc["tokenizer"] = tokenizer
+        doc["tokenizer"] = {**tokenizer, "round_trip": manifest.round_trip(sources)}
+    doc["warnings"] = manifest.warnings(sources)
     doc["decontamination"] = manifest.decontam_summary(recipe, sources)
     return doc
 

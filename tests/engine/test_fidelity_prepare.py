@@ -116,3 +116,55 @@ def test_kto_built_rows_keep_both_labels_of_a_prompt(tmp_path: Path) -> None:
     manifest, _ = run(tmp_path, recipe, num_proc=1)
     s = manifest["sources"]["k"]
     assert (s["kept"], s["duplicates"]) == (2, 1)  # only the exact repeat goes
+
+
+def test_a_normalizing_tokenizer_is_reported_not_fatal(tmp_path: Path) -> None:
+    from tests.tokenize.test_lossy import train
+
+    model = train(tmp_path / "defaults.model")  # SentencePiece defaults: nmt_nfkc, no fallback
+    rows = [
+        {
+            "instruction": f"List two things, one per line ({i})",
+            "input": "",
+            "output": f"First thing\nSecond thing — café {i}",
+        }
+        for i in range(12)
+    ]
+    write_jsonl(tmp_path / "a.jsonl", rows)
+    recipe = {
+        "tokenizer": str(model),
+        "template": "chatml",
+        "datasets": [{"name": "a", "source": str(tmp_path / "a.jsonl")}],
+        "output": {"schema": "tokenized", "file_format": "parquet"},
+    }
+    manifest, _ = run(tmp_path, recipe, num_proc=1)
+    assert_accounted(manifest)
+    trip = manifest["tokenizer"]["round_trip"]
+    assert trip["records_changed"] == 12
+    assert trip["by_category"]["newlines"] == 12
+    assert manifest["sources"]["a"]["kept"] == 12
+    from postmix.prepare import StrictError
+    from postmix.tokenize import RoundTripError
+
+    with pytest.raises((RoundTripError, StrictError)):
+        run(tmp_path, recipe, name="strict", num_proc=1, strict=True)
+
+
+def test_a_source_that_keeps_nothing_is_a_warning_and_strict_fails(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "good.jsonl", [plain_chat(i) for i in range(5)])
+    write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": ""}]}] * 4,
+    )
+    recipe = {
+        "datasets": [
+            {"name": "good", "source": str(tmp_path / "good.jsonl")},
+            {"name": "bad", "source": str(tmp_path / "bad.jsonl")},
+        ]
+    }
+    manifest, _ = run(tmp_path, recipe, num_proc=1)
+    assert len(manifest["warnings"]) == 1 and "'bad' kept 0 records of 4" in manifest["warnings"][0]
+    from postmix.prepare import StrictError
+
+    with pytest.raises(StrictError, match="bad"):
+        run(tmp_path, recipe, name="strict", num_proc=1, strict=True)

@@ -174,6 +174,9 @@ class TokenizeStep:
                 train_on=self.spec.train_on,  # type: ignore[arg-type]
                 max_length=self.spec.max_length,
                 over_length=self.spec.over_length,  # type: ignore[arg-type]
+                reasoning=self.spec.reasoning,  # type: ignore[arg-type]
+                train_reasoning=self.spec.train_reasoning,
+                strict=self.spec.strict,
             )
             for renderer in self.renderers
         ]

@@ -31,6 +31,9 @@ class TokenizeSpec:
     max_length: int | None
     over_length: str
     write: bool  # the output holds token ids (else tokens only measure budgets)
+    reasoning: str = "all"  # which replies keep their reasoning when rendered
+    train_reasoning: bool = True
+    strict: bool = False  # what the tokenizer's round trip loses is an error
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Tally:
     contaminated: Counter[str] = field(default_factory=_counter)
     categories: Counter[str] = field(default_factory=_counter)
     langs: Counter[str] = field(default_factory=_counter)
+    notes: Counter[str] = field(default_factory=_counter)  # facts about kept records
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -90,6 +94,7 @@ class Tally:
             contaminated=self.contaminated + other.contaminated,
             categories=self.categories + other.categories,
             langs=self.langs + other.langs,
+            notes=self.notes + other.notes,
         )
 
 

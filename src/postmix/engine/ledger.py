@@ -120,6 +120,13 @@ class Ledger:
         self.tally.categories.update(c for m in metas if isinstance(c := m.get("category"), str))
         self.tally.langs.update(lang for m in metas if isinstance(lang := m.get("lang"), str))
 
+    def note(self, rec: dict[str, Any], what: str, *, example: bool = True) -> None:
+        """A fact about a kept record worth counting (e.g. `round_trip:newlines`, `cut_reply`):
+        counted in `notes`, with the first few records as examples."""
+        self.tally.notes[what] += 1
+        if example and self.tally.notes[what] <= EXAMPLES:
+            self.examples.append(example_line(self.source, f"note:{what}", rec))
+
     def check(self) -> None:
         """Shard identity: every record read was quarantined, dropped or spilled."""
         t = self.tally

@@ -71,6 +71,47 @@ def source_stats(
     }
     if reasoning.with_reasoning or reasoning.empty_blocks:
         out["reasoning"] = reasoning.summary()
+    if tally.notes:
+        out["notes"] = dict(sorted(tally.notes.items()))
+    return out
+
+
+def round_trip(sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the tokenizer's round trip changed in kept records (`tokenizer.round_trip`)."""
+    notes: Counter[str] = Counter()
+    for s in sources.values():
+        notes.update(s.get("notes") or {})
+    prefix = "round_trip:"
+    return {
+        "records_changed": notes.get("round_trip", 0),
+        "by_category": {
+            k[len(prefix) :]: n for k, n in sorted(notes.items()) if k.startswith(prefix)
+        },
+        "examples": "examples.jsonl, buckets note:round_trip:<category>",
+    }
+
+
+COLLAPSE = 0.9  # one reason taking more than this share of a source's records is worth a warning
+
+
+def warnings(sources: dict[str, dict[str, Any]]) -> list[str]:
+    """Sources that kept nothing, or lost most of what they read to one reason."""
+    out = []
+    for name, s in sources.items():
+        reasons = {
+            **s["dropped"],
+            "invalid": s["invalid"],
+            "duplicates": s["duplicates"],
+            "contaminated": s["contaminated"],
+        }
+        top, n = max(reasons.items(), key=lambda kv: kv[1]) if reasons else ("", 0)
+        if s["kept"] == 0:
+            why = f"; most went to {top} ({n} of {s['read']})" if n else ""
+            out.append(f"source {name!r} kept 0 records of {s['read']} read{why}")
+        elif s["read"] and n / s["read"] > COLLAPSE:
+            out.append(
+                f"source {name!r} lost {n} of {s['read']} records ({n / s['read']:.0%}) to {top}"
+            )
     return out
 
 

@@ -28,7 +28,7 @@ class SourceInfo:
     whole: bool
 
 
-def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
+def resolve(recipe: Recipe, limit: int | None = None, strict: bool = False) -> list[SourceInfo]:
     """Pick each dataset's converter (named, or inferred from hub id / columns) and plan shards."""
     infos = []
     for i, ds in enumerate(recipe.datasets):
@@ -73,7 +73,7 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
             tokenizer=recipe.tokenizer,
             count_tokens=recipe.metadata.total_tokens is not None,
             near=recipe.dedup.near,
-            tokenize=tokenize_spec(recipe),
+            tokenize=tokenize_spec(recipe, strict),
             decontaminate=recipe.decontaminate,
         )
         shards = sources.plan(ds.source, whole=whole, shard_bytes=SHARD_BYTES, **kwargs)
@@ -83,7 +83,8 @@ def resolve(recipe: Recipe, limit: int | None = None) -> list[SourceInfo]:
     return infos
 
 
-def tokenize_spec(recipe: Recipe) -> TokenizeSpec | None:
+def tokenize_spec(recipe: Recipe, strict: bool = False) -> TokenizeSpec | None:
+    """How records are rendered and tokenized; `strict`: a lossy tokenizer fails the run."""
     if not recipe.tokenizes:
         return None
     return TokenizeSpec(
@@ -93,6 +94,9 @@ def tokenize_spec(recipe: Recipe) -> TokenizeSpec | None:
         max_length=recipe.seq_length,
         over_length=recipe.over_length,
         write=recipe.output.schema_ == "tokenized",
+        reasoning=recipe.reasoning.keep,
+        train_reasoning=recipe.reasoning.train,
+        strict=strict,
     )
 
 

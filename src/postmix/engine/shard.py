@@ -123,6 +123,14 @@ def run(task: ShardTask) -> ShardResult:
                 acc.bands.append(sk.keys)
             variants = columns.get("variants")
             if variants:
+                for rec, forms in zip(kept, variants):
+                    lost = sorted({w for v in forms for w in v.lost})
+                    if lost:
+                        ledger.note(rec, "round_trip", example=False)
+                    for what in lost:
+                        ledger.note(rec, f"round_trip:{what}")
+                    if any(v.cut_reply for v in forms):
+                        ledger.note(rec, "cut_reply")
                 costs = [sum(v.n_trainable for v in vs) for vs in variants]
                 acc.ntok.extend([v.n_tokens for v in vs] for vs in variants)
             else:

@@ -158,6 +158,18 @@ class Output(Strict):
     shuffle: bool = True
 
 
+class Reasoning(Strict):
+    """How replies' reasoning is rendered into token ids (tokenized output and budgets).
+
+    `keep`: which replies keep it (`last`: the turns after the last user turn,
+    as Qwen3-style templates render history); `train`: whether its tokens are
+    trained. The `reasoning` transform edits the data itself instead.
+    """
+
+    keep: Literal["all", "last", "none"] = "all"
+    train: bool = True
+
+
 class Recipe(Strict):
     metadata: Metadata = Field(default_factory=Metadata)
     tokenizer: str | None = None
@@ -168,6 +180,7 @@ class Recipe(Strict):
     max_seq_length: Count | None = Field(default=None, gt=0)
     over_length: Literal["drop", "truncate", "error"] = "drop"
     expand_formats: list[str] | None = None
+    reasoning: Reasoning = Field(default_factory=Reasoning)
     seed: Seed = 42
     num_proc: Count | None = Field(default=None, ge=1)
     executor: Literal["local", "ray"] = "local"  # the CLI's --executor wins
