@@ -17,6 +17,8 @@ record fails with the template's name, the turn and what to do.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 from postmix.templates import sandbox
@@ -101,10 +103,9 @@ class TokenizerRenderer:
         except TemplateError as exc:
             raise self._at_turn(exc, messages, tools) from None
         marks = Sentinels(messages, text)
-        sent = self._render(marks.messages, add_generation_prompt, tools)
-        pieces = marks.split(sent)
-        starts = align(text, pieces, marks, self.label)
-        to_real = _Positions(sent, pieces, starts)
+        sent_text = self._render(marks.messages, add_generation_prompt, tools)
+        pieces = marks.split(sent_text)
+        sent = _Sent(sent_text, pieces, align(text, pieces, marks, self.label))
         spans = []
         replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
         for i in replies:
@@ -114,12 +115,12 @@ class TokenizerRenderer:
                     f"{self.label}: drops the reasoning of reply {i}; set reasoning: none to "
                     "train without it, or use a chat template that renders reasoning"
                 )
-            start = self._start(marks, sent, pieces, own[0], i, tools)
-            end = self._end(marks, sent, pieces, own, i, len(messages), tools)
-            body = self._body(marks, sent, pieces, own, i)
-            a, b = to_real(start), to_real(end)
+            start = self._start(marks, sent, own[0], i, tools)
+            end = self._end(marks, sent, own, i, len(messages), tools)
+            body = self._body(marks, sent, own, i)
+            a, b = sent.real(start), sent.real(end)
             lo, hi = _widen(text, a, b)
-            spans.append(Span(a, b, lo, hi, i, -1 if body < 0 else to_real(body)))
+            spans.append(Span(a, b, lo, hi, i, -1 if body < 0 else sent.real(body)))
             content = (given[i].get("content") or "").strip()
             if a >= b or (content and content.split()[0] not in text[a:b]):
                 raise TemplateError(
@@ -141,16 +142,14 @@ class TokenizerRenderer:
                 )
         return exc
 
-    def _start(
-        self, marks: Sentinels, sent: str, pieces: list[str], first: int, i: int, tools: Any
-    ) -> int:
+    def _start(self, marks: Sentinels, sent: _Sent, first: int, i: int, tools: Any) -> int:
         """Where reply i starts: the end of the generation prompt before its first sentinel."""
-        reply_at = _offset(pieces, first)
+        reply_at = sent.at[first]
         prompt = self._render(marks.messages[:i], True, tools)
         found = list(marks.pattern.finditer(prompt))
         if found:
             last = found[-1].group()
-            anchor = sent.rfind(last, 0, reply_at)
+            anchor = sent.text.rfind(last, 0, reply_at)
             if anchor < 0:
                 anchor, tail = 0, prompt
             else:
@@ -158,12 +157,12 @@ class TokenizerRenderer:
                 tail = prompt[found[-1].end() :]
         else:
             anchor, tail = 0, prompt
-        start = anchor + common_prefix(sent[anchor:reply_at], tail)
-        for m in self.stops.finditer(sent, max(0, start - 40), start + 40):
+        start = anchor + common_prefix(sent.text[anchor:reply_at], tail)
+        for m in self.stops.finditer(sent.text, max(0, start - 40), start + 40):
             if m.start() < start < m.end():  # never split a special token
                 start = m.start()
         header = self._header(marks, tools)
-        if header and sent.startswith(header, start) and start + len(header) <= reply_at:
+        if header and sent.text.startswith(header, start) and start + len(header) <= reply_at:
             start += len(header)  # a turn header the prompt lacked (after tool output, Gemma 4)
         return min(start, reply_at)
 
@@ -178,20 +177,12 @@ class TokenizerRenderer:
         return self._headers[key]
 
     def _end(
-        self,
-        marks: Sentinels,
-        sent: str,
-        pieces: list[str],
-        own: list[int],
-        i: int,
-        n: int,
-        tools: Any,
+        self, marks: Sentinels, sent: _Sent, own: list[int], i: int, n: int, tools: Any
     ) -> int:
         """Just after reply i's end-of-turn token: the last special token kept whatever follows."""
-        last = pieces[own[-1]]
-        after = _offset(pieces, own[-1]) + len(last)
-        nxt = own[-1] + 2
-        actual = sent[after : _offset(pieces, nxt) if nxt < len(pieces) else len(sent)]
+        last = sent.pieces[own[-1]]
+        after = sent.at[own[-1] + 1]
+        actual = sent.text[after : sent.at[own[-1] + 2]]
         if i == n - 1:
             other_msgs = [*marks.messages[: i + 1], marks.probe]
         else:
@@ -214,43 +205,36 @@ class TokenizerRenderer:
             )
         return after + first.end()
 
-    def _body(self, marks: Sentinels, sent: str, pieces: list[str], own: list[int], i: int) -> int:
+    def _body(self, marks: Sentinels, sent: _Sent, own: list[int], i: int) -> int:
         """Where reply i's text after its reasoning block starts (-1: no reasoning rendered)."""
-        idx = [j for j in own if marks.field(pieces[j]) == (i, "reasoning")]
+        idx = [j for j in own if marks.field(sent.pieces[j]) == (i, "reasoning")]
         if not idx:
             return -1
         j = idx[0]
-        after = _offset(pieces, j) + len(pieces[j])
+        after = sent.at[j + 1]
         later = [k for k in own if k > j]
-        limit = _offset(pieces, later[0]) if later else after
-        glue = sent[after:limit]
+        limit = sent.at[later[0]] if later else after
+        glue = sent.text[after:limit]
         close = self.stops.search(glue) or CLOSE_TAG.search(glue)
         pos = after + (close.end() if close else len(glue))
-        while pos < limit and sent[pos].isspace():
+        while pos < limit and sent.text[pos].isspace():
             pos += 1
         return pos
 
 
-def _offset(pieces: list[str], j: int) -> int:
-    return sum(len(p) for p in pieces[:j])
+class _Sent:
+    """The sentinel rendering: its pieces, where each starts, and where each is in the real text."""
 
-
-class _Positions:
-    """Maps a position in the sentinel rendering to the same place in the real one."""
-
-    def __init__(self, sent: str, pieces: list[str], starts: list[int]) -> None:
-        self.bounds: list[int] = []
-        pos = 0
-        for p in pieces:
-            self.bounds.append(pos)
-            pos += len(p)
-        self.starts = starts
+    def __init__(self, text: str, pieces: list[str], starts: list[int]) -> None:
+        self.text = text
         self.pieces = pieces
+        self.at = list(accumulate(map(len, pieces), initial=0))
+        self.starts = starts
 
-    def __call__(self, pos: int) -> int:
-        from bisect import bisect_right
-
-        j = bisect_right(self.bounds, pos) - 1
-        if j % 2:  # inside a sentinel: only its start maps
-            return self.starts[j] if pos == self.bounds[j] else self.starts[j + 1]
-        return self.starts[j] + pos - self.bounds[j]
+    def real(self, pos: int) -> int:
+        """The position in the real rendering of position `pos` of the sentinel one."""
+        j = bisect_right(self.at, pos) - 1
+        j = min(j, len(self.pieces) - 1)
+        if j % 2:  # inside a marker: only its start maps
+            return self.starts[j] if pos == self.at[j] else self.starts[j + 1]
+        return self.starts[j] + pos - self.at[j]
