@@ -25,6 +25,7 @@ from postmix.tokenize import (
     RoundTripError,
     Sequences,
     lost,
+    merge,
     tally,
     tokenize_batch,
     verify_batch,
@@ -112,6 +113,10 @@ def test_default_sentencepiece_reports_what_it_loses(models) -> None:
     assert summary["examples"]["unknown_characters"][0] in range(len(RECORDS))
     with pytest.raises(RoundTripError, match="record 0"):
         tokenize_batch(RECORDS, tok, renderer, strict=True)
+    halves = merge(tally(out[:4]), tally(out[4:]))
+    assert halves["records_changed"] == summary["records_changed"]
+    assert halves["categories"] == summary["categories"]
+    assert halves["examples"]["newlines"] == summary["examples"]["newlines"]
 
 
 def test_identity_sentencepiece_with_byte_fallback_only_loses_whitespace(models) -> None:

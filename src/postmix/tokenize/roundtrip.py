@@ -78,3 +78,19 @@ def tally(results: Iterable[Any], examples: int = 3) -> dict[str, Any]:
         "examples": samples,
         "cut_replies": cut,
     }
+
+
+def merge(a: dict[str, Any], b: dict[str, Any], examples: int = 3) -> dict[str, Any]:
+    """Two `tally` results as one (shards or sources add up; examples keep the first few)."""
+    categories = Counter(a.get("categories", {})) + Counter(b.get("categories", {}))
+    samples: dict[str, list[Any]] = {}
+    for part in (a, b):
+        for category, ids in part.get("examples", {}).items():
+            kept = samples.setdefault(category, [])
+            kept += ids[: examples - len(kept)]
+    return {
+        "records_changed": a.get("records_changed", 0) + b.get("records_changed", 0),
+        "categories": {c: categories[c] for c in CATEGORIES if categories[c]},
+        "examples": samples,
+        "cut_replies": a.get("cut_replies", 0) + b.get("cut_replies", 0),
+    }
