@@ -174,3 +174,16 @@ def test_everything_is_reported_at_once(tmp_path: Path) -> None:
     body = "datasets:\n  - {name: a, source: nope.jsonl}\noutput: {dir: taken}\n"
     with pytest.raises(RecipeError, match=r"2 problem\(s\)"):
         load(write_recipe(folder, body))
+
+
+def test_tokenizer_paths_resolve_against_the_recipe_folder_and_must_exist(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    (folder / "tok").mkdir(parents=True)
+    (folder / "a.jsonl").write_text('{"text": "x"}\n')
+    body = "tokenizer: tok\ndatasets: [{name: a, source: a.jsonl}]\n"
+    assert load(write_recipe(folder, body)).tokenizer == str(folder / "tok")
+    body = "tokenizer: ./gone\ndatasets: [{name: a, source: a.jsonl}]\n"
+    with pytest.raises(RecipeError, match=r"tokenizer \(line 1\): no such file or directory"):
+        load(write_recipe(folder, body))
+    body = "tokenizer: Qwen/Qwen3-0.6B\ndatasets: [{name: a, source: a.jsonl}]\n"
+    assert load(write_recipe(folder, body)).tokenizer == "Qwen/Qwen3-0.6B"  # a hub id

@@ -31,7 +31,8 @@ def planned_outputs(recipe: Recipe) -> list[str]:
 
 
 def path_problems(recipe: Recipe, output: Path) -> list[Problem]:
-    """Missing local sources, empty globs, an unusable output dir, sources inside it."""
+    """Missing local sources and tokenizer, empty globs, an unusable output dir, sources
+    inside it."""
     from postmix.sources import looks_like_path
     from postmix.writers.commit import OutputError, check_replaceable
     from postmix.writers.overlap import OverlapError, check_sources_outside
@@ -53,6 +54,9 @@ def path_problems(recipe: Recipe, output: Path) -> list[Problem]:
             check_sources_outside(output, [(ds.name, ds.source)], names)
         except OverlapError as exc:
             problems.append((where, str(exc)))
+    tokenizer = recipe.tokenizer
+    if tokenizer and not os.path.exists(tokenizer) and looks_like_path(tokenizer):
+        problems.append((("tokenizer",), f"no such file or directory: {tokenizer}"))
     try:
         check_replaceable(output)
     except OutputError as exc:

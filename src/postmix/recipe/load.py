@@ -196,15 +196,24 @@ def load(path: str | Path, *, output: str | Path | None = None) -> Recipe:
     recipe, lines = _parse(path.read_text(encoding="utf-8"), str(path))
     base = path.resolve().parent
     for ds in recipe.datasets:
-        candidate = base / os.path.expanduser(ds.source)
-        if not Path(ds.source).is_absolute() and (
-            candidate.exists() or any(c in ds.source for c in "*?[")
-        ):
-            ds.source = os.path.normpath(candidate)
+        ds.source = _beside(base, ds.source, globs=True)
+    if recipe.tokenizer is not None:
+        recipe.tokenizer = _beside(base, recipe.tokenizer, globs=False)
     recipe.output.dir = os.path.normpath(base / os.path.expanduser(recipe.output.dir))
     target = Path(os.path.abspath(output)) if output is not None else Path(recipe.output.dir)
     _raise(str(path), [f"{_where(p, lines)}: {msg}" for p, msg in path_problems(recipe, target)])
     return recipe
+
+
+def _beside(base: Path, spec: str, *, globs: bool) -> str:
+    """A relative local path (or glob) resolved against the recipe's folder; hub ids and
+    paths that exist nowhere there are left as written."""
+    candidate = base / os.path.expanduser(spec)
+    if Path(spec).is_absolute():
+        return spec
+    if candidate.exists() or (globs and any(c in spec for c in "*?[")):
+        return os.path.normpath(candidate)
+    return spec
 
 
 def steps_of(ds: DatasetSpec) -> StepList:
