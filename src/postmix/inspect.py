@@ -20,17 +20,18 @@ from rich.text import Text
 
 from postmix.report import rows
 from postmix.report.stats import iter_rows
-from postmix.report.summary import funnel_table, in_recipe_order
-from postmix.report.terminal import rich_table
+from postmix.report.summary import in_recipe_order
+from postmix.report.terminal import summary
 from postmix.writers.tokenized import ALIASES
 
 PAIR_IDS = tuple(ALIASES)  # prompt_ids, chosen_ids, rejected_ids
 ROLE_STYLE = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
-def manifest_table(manifest: dict[str, Any]) -> Table:
-    """Per-source funnel: read → invalid → dropped → duplicates → kept → mixed."""
-    return rich_table(funnel_table(in_recipe_order(manifest)), "postmix: where every record went")
+def manifest_table(manifest: dict[str, Any]) -> Group:
+    """Per-source funnel (read → removed → kept → mixed → train / validation) and the
+    removals by reason, narrow enough for an 80-column terminal."""
+    return summary(in_recipe_order(manifest))
 
 
 def render(row: dict[str, Any], width: int = 600) -> Panel:
