@@ -145,3 +145,23 @@ def test_truncated_sft_reply_is_flagged_when_cut_before_its_end(base) -> None:
     )[0]
     assert inside.cut_reply
     assert not tokenize_batch([sft(CONV)], tok, renderer, max_length=10_000)[0].cut_reply
+
+
+def test_last_keeps_the_reasoning_of_every_step_after_the_last_user_turn(base) -> None:
+    tok, renderer = renderer_for(base, "chatml")
+    call = {"type": "function", "function": {"name": "lookup", "arguments": {"q": "x"}}}
+    loop = [
+        *CONV,
+        {"role": "user", "content": "Look it up?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [call],
+            "reasoning_content": "Step kappa.",
+        },
+        {"role": "tool", "content": "found"},
+        {"role": "assistant", "content": "Done lambda.", "reasoning_content": "Final mu."},
+    ]
+    text = decode(tok, tokenize_batch([sft(loop)], tok, renderer, reasoning="last")[0].input_ids)
+    assert R1 not in text and R2 not in text
+    assert "Step kappa." in text and "Final mu." in text

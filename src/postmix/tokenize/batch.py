@@ -78,8 +78,9 @@ def tokenize_batch(
     views into shared buffers.
 
     `reasoning` says which assistant turns keep their `reasoning_content` in
-    the rendered text (`all`, `last`: the final reply, or each side of a pair,
-    `none`); `train_reasoning: false` leaves the reasoning block untrained.
+    the rendered text (`all`; `last`: the replies after the last user turn, as
+    Qwen3 renders history; `none`); `train_reasoning: false` leaves the
+    reasoning block untrained.
     Each record's `lost` names what the tokenizer's round trip changed in its
     text; `strict` makes any such change a RoundTripError.
 
@@ -228,21 +229,20 @@ def _empty_reply(m: dict[str, Any]) -> bool:
     return (not content or content.isspace()) and not m.get("tool_calls")
 
 
-def keep_reasoning(
-    messages: list[dict[str, Any]], policy: Reasoning, last: bool = True
-) -> list[dict[str, Any]]:
+def keep_reasoning(messages: list[dict[str, Any]], policy: Reasoning) -> list[dict[str, Any]]:
     """The messages with `reasoning_content` kept on the turns `policy` names.
 
-    `last` says whether the final assistant turn of `messages` is the one
-    `reasoning: last` keeps (False for a pair's shared prompt, whose replies
-    are all history).
+    `last` keeps it on the replies after the last user turn (the current turn,
+    tool-call steps included), as Qwen3-style templates render history.
     """
     if policy == "all":
         return messages
-    replies = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-    keep = replies[-1] if policy == "last" and last and replies else -1
+    if policy == "none":
+        after = len(messages)
+    else:
+        after = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     return [
-        m if i == keep or "reasoning_content" not in m else _without_reasoning(m)
+        m if i > after or "reasoning_content" not in m else _without_reasoning(m)
         for i, m in enumerate(messages)
     ]
 
@@ -286,7 +286,7 @@ def _plan(i: int, rec: dict[str, Any], renderer: Renderer, opts: Options) -> _Pl
         return "empty_reply"
     tools = rec.get("tools")
     if kind == "prompt":
-        prompt = keep_reasoning(msgs, opts.reasoning, last=False)
+        prompt = keep_reasoning(msgs, opts.reasoning)
         return _Plan(i, rec, [renderer.render(prompt, True, tools)[0]], [[]])
     if kind == "preference":
         return _plan_pair(i, rec, renderer, sides, opts)
@@ -313,7 +313,7 @@ def _plan_pair(
     opts: Options,
 ) -> _Plan:
     """Prompt + each side, cut right after the side's last end token."""
-    msgs, tools = keep_reasoning(rec["messages"], opts.reasoning, last=False), rec.get("tools")
+    msgs, tools = keep_reasoning(rec["messages"], opts.reasoning), rec.get("tools")
     prompt = renderer.render(msgs, True, tools)[0]
     texts, checks = [], []
     for side in sides:
