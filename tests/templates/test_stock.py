@@ -138,3 +138,12 @@ def test_reasoning_is_inlined_for_templates_that_only_read_content(base) -> None
     a, b = runs(rec.labels)[-1]
     run = tok._tokenizer.decode(rec.input_ids[a:b].tolist(), skip_special_tokens=False)
     assert run == "Reason three theta.\n</think>\n\nReply three eta.<｜end▁of▁sentence｜>"
+
+
+def test_renderer_pickles_for_worker_processes(base) -> None:
+    import pickle
+
+    tok = tokenizer_for(base, "qwen3")
+    renderer = bind(tok, "tokenizer")
+    clone = pickle.loads(pickle.dumps(renderer))
+    assert clone.render(CHAT) == renderer.render(CHAT)

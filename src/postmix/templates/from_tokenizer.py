@@ -65,7 +65,7 @@ class TokenizerRenderer:
         where = getattr(tok, "name_or_path", "") or "the tokenizer"
         self.label = f"chat template {known.name}" if known else f"chat template of {where}"
         self.template: str = known.training if known and known.training else template
-        self.compiled = sandbox.compile_template(self.template, self.label)
+        sandbox.compile_template(self.template, self.label)  # a syntax error fails here
         self.marked = bool(GENERATION.search(self.template))  # informational: spans ignore it
         self.kwargs = dict(tok.special_tokens_map)
         self.bos = tok.bos_token or ""
@@ -87,7 +87,9 @@ class TokenizerRenderer:
             return True
 
     def _render(self, messages: list[dict[str, Any]], gen: bool, tools: Any) -> str:
-        return sandbox.render(self.compiled, self.label, messages, gen, tools, **self.kwargs)
+        # compiled templates are cached by source, and the renderer stays picklable
+        compiled = sandbox.compile_template(self.template, self.label)
+        return sandbox.render(compiled, self.label, messages, gen, tools, **self.kwargs)
 
     def render(
         self,
