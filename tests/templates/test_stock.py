@@ -147,3 +147,30 @@ def test_renderer_pickles_for_worker_processes(base) -> None:
     renderer = bind(tok, "tokenizer")
     clone = pickle.loads(pickle.dumps(renderer))
     assert clone.render(CHAT) == renderer.render(CHAT)
+
+
+@pytest.mark.parametrize("name", [n for n in stock_names() if n not in IMAGE_ONLY])
+def test_stock_template_pairs_and_prompts(base, name) -> None:
+    tok = tokenizer_for(base, name)
+    renderer = bind(tok, "tokenizer")
+    prompt = NO_SYSTEM[:3]
+    chosen = [{"role": "assistant", "content": "Chosen pi.", "reasoning_content": "Why rho."}]
+    rejected = [{"role": "assistant", "content": "Rejected sigma."}]
+    pair = {"id": "p", "kind": "preference", "messages": prompt, "chosen": chosen}
+    pair["rejected"] = rejected
+    keep = "none" if name == "deepseekv3" else "all"  # it drops reasoning (see REFUSALS)
+    out, ask = tokenize_batch(
+        [pair, {"id": "q", "kind": "prompt", "messages": prompt}], tok, renderer, reasoning=keep
+    )
+
+    def text(ids) -> str:
+        return tok._tokenizer.decode(ids.tolist(), skip_special_tokens=False)
+
+    head, good, bad = text(out.prompt_ids), text(out.chosen_ids), text(out.rejected_ids)
+    assert "Question two delta?" in head and "Reply one alpha." in head
+    assert "Chosen pi." in good and "Rejected sigma." in bad
+    assert "Chosen" not in head + bad and "Rejected" not in head + good
+    assert keep == "none" or "Why rho." in good
+    for side in (good, bad):
+        assert any(side.endswith(t) for t in SPECIAL.findall(side)), side
+    assert text(ask.input_ids).startswith(head.rstrip())

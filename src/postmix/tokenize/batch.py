@@ -52,7 +52,6 @@ class _Plan:
     rec: dict[str, Any]
     texts: list[str]
     spans: list[list[Span]]
-    prompt_chars: int = 0
 
 
 def tokenize_batch(
@@ -312,17 +311,25 @@ def _plan_pair(
     sides: list[list[dict[str, Any]]],
     opts: Options,
 ) -> _Plan:
-    """Prompt + each side, cut right after the side's last end token."""
+    """Prompt + each side, cut right after the side's last end token.
+
+    The prompt is what both sides render before their reply starts: a template
+    whose generation prompt prefills more than history shows (DeepSeek-R1's
+    `<think>`) still pairs, with the prefill in the replies where they have it.
+    """
     msgs, tools = keep_reasoning(rec["messages"], opts.reasoning), rec.get("tools")
-    prompt = renderer.render(msgs, True, tools)[0]
-    texts, checks = [], []
+    texts: list[str] = []
+    starts: list[Span] = []
     for side in sides:
         side = keep_reasoning(side, opts.reasoning)
         text, spans = renderer.render(msgs + side, False, tools)
         own = [s for s in spans if s.index >= len(msgs)]
-        if not own or not text.startswith(prompt):
-            raise TemplateError("the rendered prompt is not a prefix of prompt + reply")
-        text = text[: own[-1].end]
-        texts.append(text)
-        checks.append([Span(len(prompt), len(text), own[0].lo, len(text), -1)])
-    return _Plan(i, rec, texts, checks, len(prompt))
+        if not own:
+            raise TemplateError("the template renders no reply of the pair")
+        texts.append(text[: own[-1].end])
+        starts.append(own[0])
+    at = min(s.start for s in starts)
+    if texts[0][:at] != texts[1][:at]:
+        raise TemplateError("the template renders the prompt differently before each reply")
+    checks = [[Span(at, len(t), min(at, s.lo), len(t), -1)] for t, s in zip(texts, starts)]
+    return _Plan(i, rec, texts, checks)
