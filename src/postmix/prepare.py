@@ -29,8 +29,9 @@ from postmix.engine.contracts import ShardResult
 from postmix.engine.progress import Progress
 from postmix.executors import Executor
 from postmix.recipe import Recipe
+from postmix.recipe.checks import planned_outputs
 from postmix.steps import Resources
-from postmix.writers.commit import OutputCommit
+from postmix.writers.commit import OutputCommit, tidy
 from postmix.writers.overlap import check_sources_outside
 from postmix.writers.verify import VerifyError, verify
 
@@ -63,12 +64,15 @@ def prepare(
     """
     started = time.perf_counter()
     out = Path(out_dir or recipe.output.dir)
-    check_sources_outside(out, [(d.name, d.source) for d in recipe.datasets], _names(recipe))
+    check_sources_outside(
+        out, [(d.name, d.source) for d in recipe.datasets], planned_outputs(recipe)
+    )
     infos = plan.resolve(recipe, limit, strict)
     pinned = not fingerprint.unpinned(infos)
     print_ = fingerprint.fingerprint(recipe, infos, limit)
     if not force and pinned and (previous := _reusable(out, print_)) is not None:
         log.warning("%s already holds this recipe's output (same fingerprint): reused", out)
+        tidy(out)
         previous["reused"] = True
         return previous
     if recipe.decontaminate is not None:
@@ -101,15 +105,6 @@ def prepare(
         (write_report if report else write_card)(stage.dir, doc, target=stage.target)
         stage.commit()
     return doc
-
-
-def _names(recipe: Recipe) -> list[str]:
-    """The split files a run writes, so a glob source that would match them is refused."""
-    prefix = f"{recipe.metadata.phase}_" if recipe.metadata.phase else ""
-    ext = "jsonl" if recipe.output.file_format == "jsonl" else "parquet"
-    if recipe.output.schema_ == "tokenized":
-        ext = "parquet"
-    return [f"{prefix}{split}.{ext}" for split in ("train", "validation")]
 
 
 def _executor(
