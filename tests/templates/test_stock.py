@@ -174,3 +174,13 @@ def test_stock_template_pairs_and_prompts(base, name) -> None:
     for side in (good, bad):
         assert any(side.endswith(t) for t in SPECIAL.findall(side)), side
     assert text(ask.input_ids).startswith(head.rstrip())
+
+
+def test_reply_without_string_content_is_a_clear_error(base) -> None:
+    tok = tokenizer_for(base, "qwen3")  # renders non-string content as ''
+    blocks = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": [{"type": "text"}]},
+    ]
+    with pytest.raises(TemplateError, match="reply 1 has no text"):
+        bind(tok, "tokenizer").render(blocks)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from postmix.clikit import Debug, Quiet, Verbose, command_errors
 from postmix.templates import TEMPLATES, SpecRenderer, bind, get, jinja_template, names
 
 template_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -33,7 +34,8 @@ SAMPLE: list[dict[str, Any]] = [
 
 
 @template_app.command("list")
-def list_templates() -> None:
+@command_errors
+def list_templates(quiet: Quiet = False, verbose: Verbose = 0, debug: Debug = False) -> None:
     """The built-in templates (and `tokenizer`: the tokenizer's own chat template)."""
     table = Table("name", "special tokens", "format")
     for spec in TEMPLATES.values():
@@ -63,6 +65,7 @@ def _highlight_tokens(tok: Any, text: str, labels: Any) -> Text:
 
 
 @template_app.command()
+@command_errors
 def show(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(names())}")],
     tokenizer: Annotated[
@@ -73,6 +76,9 @@ def show(
     ] = None,
     special_tokens: Annotated[str, typer.Option(help="text | add")] = "text",
     jinja: Annotated[bool, typer.Option(help="Also print the Jinja chat template")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Render a sample conversation with the trained part highlighted."""
     if name not in names():

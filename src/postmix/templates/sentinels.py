@@ -112,6 +112,11 @@ class Sentinels:
             if self.fields[pieces[j]][0] != i or pieces[j] in (pieces[k] for k in own):
                 break
             own.append(j)
+        if not own:
+            raise TemplateError(
+                f"{label}: reply {i} has no text postmix can find in the rendering "
+                "(its content must be a string, or it must carry tool calls)"
+            )
         seen = {pieces[j] for j in own}
         for mark, (msg, kind, _) in self.fields.items():
             if msg == i and kind != "reasoning" and mark not in seen:
