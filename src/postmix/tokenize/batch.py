@@ -8,6 +8,7 @@ character spans, then `verify_batch` checks every trained run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -55,7 +56,7 @@ class _Plan:
 
 
 def tokenize_batch(
-    records: list[dict[str, Any]],
+    records: Sequence[dict[str, Any]],
     tok: Any,
     renderer: Renderer,
     *,
