@@ -5,6 +5,12 @@ needs: it returns a renderer (`render(messages, add_generation_prompt, tools)
 -> (text, reply spans)`) and writes the template into `tok.chat_template`, so
 the tokenizer saved next to the data formats prompts at inference exactly as
 the data was formatted for training.
+
+Modules: `spec` and `builtin` (the built-in formats as data), `tools` (their
+tools schema), `from_tokenizer` and `sentinels` (`template: tokenizer`: any
+chat template, replies found with sentinels), `stock` (the families trl
+ships, and their training variants), `sandbox` (rendering untrusted
+templates with limits).
 """
 
 from __future__ import annotations
