@@ -188,7 +188,15 @@ def record_id_bytes(rec: dict[str, Any]) -> bytes:
     parts = (rec["kind"], rec["messages"], rec["chosen"], rec["rejected"], rec["text"])
     if rec["kind"] == "kto":
         parts += (rec["completion"], rec["label"])
-    name = orjson.dumps((*parts, rec.get("tools")))
+    return id_bytes(orjson.dumps((*parts, rec.get("tools"))))
+
+
+def id_bytes(name: bytes) -> bytes:
+    """uuid5 (16 bytes) of an id name: the canonical JSON `record_id_bytes` serializes.
+
+    Batch paths that already hold a record's serialized messages assemble the
+    name from them (`engine/fast.py`) and hash it here, to the same id.
+    """
     digest = bytearray(hashlib.sha1(_ID_PREFIX + name).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80

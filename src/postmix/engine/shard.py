@@ -21,6 +21,7 @@ from postmix.dedup.judgments import judgment_key
 from postmix.dedup.keys import exact_key
 from postmix.dedup.near import sketch
 from postmix.engine import chain as chains
+from postmix.engine import fast
 from postmix.engine.contracts import ShardResult, ShardTask
 from postmix.engine.ledger import Ledger
 from postmix.filters.pairs import pair_columns
@@ -90,6 +91,7 @@ def run(task: ShardTask) -> ShardResult:
     """Process one task (one shard, or a whole source when it must be seen at once)."""
     plan = task.plan
     chain = chains.build(plan)
+    lane = fast.lane(plan, chain)  # fast path: the common chain fused (engine/fast.py), or None
     labels = [s.label for s in task.shards]
     formats = [s.fmt for s in task.shards]
     res = ShardResult(source=plan.index, order=task.order, labels=labels, formats=formats)
@@ -113,6 +115,9 @@ def run(task: ShardTask) -> ShardResult:
             for rec, (_, row) in zip(batch, where):
                 rec["source"] = plan.name
                 rec["meta"]["row"] = row
+            if lane is not None:  # fast path: same verdicts, lines and columns
+                lane.flush(batch, where, ledger, spill, acc.cols, reasoning)
+                return
             kept, where, columns = chains.run_chain(chain.steps, batch, where, ledger)
             if not kept:
                 return
@@ -159,7 +164,9 @@ def run(task: ShardTask) -> ShardResult:
 
         batch: Batch = []
         where: list[tuple[int, int]] = []
-        for pos, outcome in chain.converter.stream(_rows(task, ledger), chain.ctx):
+        rows = _rows(task, ledger)
+        converted = chain.converter.stream(rows, chain.ctx) if lane is None else lane.stream(rows)
+        for pos, outcome in converted:
             ledger.record_read()
             shard, row = split_pos(pos)
             if isinstance(outcome, InvalidRow):

@@ -1,0 +1,296 @@
+"""The fast lane of shard work: the common chain run as one pass per record.
+
+Most sources run `convert → identify → structure → length (chars) → writable`
+on SFT records of plain text turns. For those, a `Lane` does in one loop what
+the steps, the spill serialization and the dedup key do in eight: rows in the
+common shape of their layout are converted by `formats/fast.py`; the messages
+are serialized once, for the id's name and for the output line; the structure
+verdict of a role sequence is computed once per sequence; lengths, emptiness
+and the prompt come from one walk over the turns. Nothing is decided
+differently:
+
+- a row or record the lane cannot treat (tool calls, reasoning, extra keys,
+  an answer in meta) goes through the converter and the chain's own steps;
+- a record the lane would drop is handed to the step itself, whose verdict
+  (bucket, detail) is what the ledger records;
+- drops reach the ledger in the chain's order (step by step, records in
+  order), so removed.jsonl and examples.jsonl hold the same lines.
+
+`lane(plan, chain)` is None for every other chain (transforms, other
+filters, decontamination, tokenization, near dedup, token budgets, kinds other
+than sft): the general path runs. `tests/engine/test_fast.py` checks that both
+give the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+import xxhash
+
+from postmix.dedup.keys import exact_key, resolve
+from postmix.engine.chain import Chain, FilterStep, IdentifyStep, WritableStep
+from postmix.engine.contracts import SourcePlan
+from postmix.engine.ledger import Ledger
+from postmix.formats.fast import FAST, FastFn
+from postmix.recipe import StepList
+from postmix.report.stats import ReasoningTally
+from postmix.schema import dedup_bytes, id_bytes, structure_problem, text_length, uuid_str
+from postmix.steps import Batch, Drop
+from postmix.writers.schemas import SCHEMAS
+
+Where = tuple[int, int]
+SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gives the same bytes)
+_HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
+_TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
+_FREE = frozenset({"messages", "conversations"})  # schemas the writable step never drops from
+
+
+@dataclass(frozen=True)
+class Check:
+    """A filter step the lane can decide for plain records: `structure`, or `length` in chars."""
+
+    step: FilterStep
+    lo: int | None = None
+    hi: int | None = None
+    structure: bool = False
+
+
+@dataclass
+class Lane:
+    """A source's fused chain (see the module doc)."""
+
+    chain: Chain
+    checks: list[Check]
+    key_mode: str | None  # the recipe's exact-dedup key, None when exact dedup is off
+    schema: str
+    source: str
+    fast: FastFn | None
+    _roles: dict[tuple[str, ...], str | None] = field(default_factory=dict)
+
+    def stream(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        """`Converter.stream`, with rows in the common shape converted by the fast function."""
+        conv, ctx, fast = self.chain.converter, self.chain.ctx, self.fast
+        if fast is None:
+            yield from conv.stream(rows, ctx)
+            return
+        for pos, row in rows:
+            out = fast(row)
+            if out is None:
+                yield from conv.stream(((pos, row),), ctx)
+            else:
+                for rec in out:
+                    yield pos, rec
+
+    def flush(
+        self,
+        batch: Batch,
+        where: list[Where],
+        ledger: Ledger,
+        spill: IO[bytes],
+        cols: dict[str, list[Any]],
+        reasoning: ReasoningTally,
+    ) -> None:
+        """Run the chain over a batch and spill the survivors with their columns."""
+        steps = self.chain.steps
+        dropped: list[list[tuple[int, Drop]]] = [[] for _ in steps]
+        to_row = SCHEMAS[self.schema]
+        fast_line = self.schema == "messages"
+        source = orjson.dumps(self.source)
+        dumps, line_opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        kept: Batch = []
+        lines: list[bytes] = []
+        keys: list[int] = []
+        ids: list[bytes] = []
+        chars: list[int] = []
+        spots: list[Where] = []
+        for i, rec in enumerate(batch):
+            walk = _walk(rec)
+            if walk is None:
+                raw = self._general(i, rec, dropped)
+                if raw is None:
+                    continue
+                reasoning.add(rec)
+                lines.append(dumps(to_row(rec), option=line_opt))
+                keys.append(exact_key(rec, self.key_mode) if self.key_mode else 0)
+                chars.append(text_length(rec))
+            else:
+                n, empty, roles = walk
+                m = dumps(rec["messages"])
+                raw = id_bytes(_HEAD + m + _TAIL)
+                rid = rec["id"] = uuid_str(raw)
+                if not self._keeps(i, rec, n, empty, roles, dropped):
+                    continue
+                reasoning.records += 1  # a plain record carries no reasoning: `add` only counts it
+                if fast_line and rec["meta"].get("answer") is None:
+                    lines.append(
+                        b'{"messages":%b,"id":"%b","source":%b}\n' % (m, rid.encode(), source)
+                    )
+                else:
+                    lines.append(dumps(to_row(rec), option=line_opt))
+                keys.append(self._key(rec, roles))
+                chars.append(n)
+            kept.append(rec)
+            ids.append(raw)
+            spots.append(where[i])
+        for per_step in dropped:
+            for i, verdict in per_step:
+                ledger.drop(batch[i], where[i][0], where[i][1], verdict)
+        if not kept:
+            return
+        ledger.spilled(kept)
+        spill.write(b"".join(lines))
+        cols["length"].extend(map(len, lines))
+        cols["keys"].extend(keys)
+        cols["ids"].extend(ids)
+        cols["shard"].extend(w[0] for w in spots)
+        cols["row"].extend(w[1] for w in spots)
+        cols["cost"].extend([1] * len(kept))
+        cols["chars"].extend(chars)
+
+    def _general(
+        self, i: int, rec: dict[str, Any], dropped: list[list[tuple[int, Drop]]]
+    ) -> bytes | None:
+        """The chain's own steps on one record; its raw id, or None when a step dropped it."""
+        steps = self.chain.steps
+        raw = steps[0]([rec]).columns["id"][0]
+        for k in range(1, len(steps)):
+            verdict = steps[k]([rec]).verdicts[0]
+            if verdict is not None:
+                dropped[k].append((i, verdict))
+                return None
+        return raw
+
+    def _keeps(
+        self,
+        i: int,
+        rec: dict[str, Any],
+        n: int,
+        empty: bool,
+        roles: tuple[str, ...],
+        dropped: list[list[tuple[int, Drop]]],
+    ) -> bool:
+        """Whether a plain record passes the filters and the writable check. Where the lane
+        would drop it, the step itself decides, and its verdict is the one recorded."""
+        for k, check in enumerate(self.checks, 1):
+            if check.structure:
+                passes = not empty and self._role_problem(roles) is None
+            else:
+                passes = (check.lo is None or n >= check.lo) and (check.hi is None or n <= check.hi)
+            if passes:
+                continue
+            verdict = check.step([rec]).verdicts[0]
+            if verdict is not None:
+                dropped[k].append((i, verdict))
+                return False
+        if self.schema in _FREE:
+            return True
+        verdict = self.chain.steps[-1]([rec]).verdicts[0]
+        if verdict is not None:
+            dropped[-1].append((i, verdict))
+            return False
+        return True
+
+    def _role_problem(self, roles: tuple[str, ...]) -> str | None:
+        """`structure_problem` of a record with these roles and non-empty text turns."""
+        if roles not in self._roles:
+            msgs = [{"role": role, "content": "x"} for role in roles]
+            probe = {"kind": "sft", "messages": msgs, "chosen": None, "rejected": None}
+            self._roles[roles] = structure_problem(probe)
+        return self._roles[roles]
+
+    def _key(self, rec: dict[str, Any], roles: tuple[str, ...]) -> int:
+        """`exact_key` of a plain sft record: the prompt's text, normalized and hashed."""
+        if self.key_mode is None:
+            return 0
+        if resolve(self.key_mode, "sft") != "prompt":
+            return exact_key(rec, self.key_mode)
+        msgs = rec["messages"]
+        upto = len(msgs)
+        if roles[-1] == "assistant":  # `schema.prompt_messages`: up to the last user turn
+            last_user = max((j for j, role in enumerate(roles) if role == "user"), default=-1)
+            upto = last_user + 1 if last_user >= 0 else upto - 1
+        if upto == 1 and roles[0] != "system":
+            text = msgs[0]["content"]
+        else:
+            text = "\n".join(m["content"] for m in msgs[:upto] if m["role"] != "system")
+        return xxhash.xxh3_64_intdigest(dedup_bytes(text))
+
+
+def _walk(rec: dict[str, Any]) -> tuple[int, bool, tuple[str, ...]] | None:
+    """(characters, any empty turn, roles) of a plain sft record, else None.
+
+    Plain: kind sft, no tools, no pair sides or text, every message exactly a
+    role and a text content (no tool calls, no reasoning).
+    """
+    if rec["kind"] != "sft" or "tools" in rec:
+        return None
+    if rec["chosen"] is not None or rec["rejected"] is not None or rec["text"] is not None:
+        return None
+    n = 0
+    empty = False
+    roles = []
+    for m in rec["messages"]:
+        if len(m) != 2:
+            return None
+        content = m.get("content")
+        if type(content) is not str:
+            return None
+        n += len(content)
+        if not content or content.isspace():
+            empty = True
+        roles.append(m["role"])
+    return n, empty, tuple(roles)
+
+
+def lane(plan: SourcePlan, chain: Chain) -> Lane | None:
+    """The fused chain of a source, or None when its chain needs the general path (always
+    with `POSTMIX_FAST_PATH=0` in the environment: benchmarks and tests compare both)."""
+    if os.environ.get(SWITCH) == "0":
+        return None
+    if plan.kind != "sft" or plan.transforms or plan.count_tokens:
+        return None
+    if plan.decontaminate is not None or plan.tokenize is not None or plan.near is not None:
+        return None
+    if plan.dedup_key is not None and resolve(plan.dedup_key, "sft") not in (
+        "prompt",
+        "conversation",
+    ):
+        return None
+    steps = chain.steps
+    if len(steps) < 2 or not isinstance(steps[0], IdentifyStep):
+        return None
+    if not isinstance(steps[-1], WritableStep) or steps[-1].schema != plan.schema:
+        return None
+    configs: list[Any] = list(StepList.model_validate({"filters": plan.filters}).filters)
+    if not any(c.type == "structure" for c in configs):
+        configs.insert(0, None)  # the structure check the chain adds first
+    filter_steps = steps[1:-1]
+    if len(configs) != len(filter_steps):
+        return None
+    checks = []
+    for cfg, step in zip(configs, filter_steps):
+        if not isinstance(step, FilterStep):
+            return None
+        if cfg is None or cfg.type == "structure":
+            if step.name != (cfg.label if cfg is not None else "structure"):
+                return None
+            checks.append(Check(step, structure=True))
+        elif cfg.type == "length" and cfg.unit == "chars" and cfg.field == "all":
+            if step.name != cfg.label:
+                return None
+            checks.append(Check(step, lo=cfg.min_length, hi=cfg.max_length))
+        else:
+            return None
+    return Lane(
+        chain=chain,
+        checks=checks,
+        key_mode=plan.dedup_key,
+        schema=plan.schema,
+        source=plan.name,
+        fast=FAST.get(plan.converter) if chain.converter.convert is not None else None,
+    )
