@@ -1,35 +1,61 @@
-"""The `postmix` command: validate, prepare and inspect datasets."""
+"""The `postmix` command: validate, prepare and inspect datasets; train on them."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
+from postmix.clikit import STATE, Debug, Quiet, Verbose, command_errors, setup_logging
+from postmix.clikit import quiet as is_quiet
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-# Piped output gets a wide console: funnel tables have a dozen numeric columns.
-WIDTH = None if sys.stderr.isatty() else 160
-console = Console(stderr=True, width=WIDTH)
+console = Console(stderr=True)
+Executor = Literal["local", "ray"]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"postmix {version('postmix')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    quiet_: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+) -> None:
+    """Post-training data for LLMs: many public datasets into one clean, mixed training set."""
+    STATE.quiet, STATE.verbose, STATE.debug = quiet_, verbose, debug
+    setup_logging(quiet_, verbose)
 
 
 def _load(recipe_path: Path):
-    from postmix.recipe import RecipeError, load
+    from postmix.recipe import load
 
-    try:
-        return load(recipe_path)
-    except RecipeError as exc:
-        console.print(f"[red]recipe error[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
-    except FileNotFoundError as exc:
-        console.print(f"[red]no such recipe[/red]: {recipe_path}")
-        raise typer.Exit(2) from exc
+    if not recipe_path.is_file():
+        raise FileNotFoundError(f"no such recipe: {recipe_path}")
+    return load(recipe_path)
 
 
 @app.command()
-def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML file")]) -> None:
+@command_errors
+def validate(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file")],
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
+) -> None:
     """Check a recipe without reading any data; errors name the YAML path and the fix."""
     r = _load(recipe)
     console.print(
@@ -39,72 +65,108 @@ def validate(recipe: Annotated[Path, typer.Argument(help="Recipe YAML file")]) -
 
 
 @app.command()
+@command_errors
 def prepare(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Output dir (overrides output.dir)")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Read at most N rows per source")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows per source")] = None,
     strict: Annotated[
         bool, typer.Option(help="Fail on the first malformed row instead of quarantining")
     ] = False,
     num_proc: Annotated[
-        int | None, typer.Option(help="Worker processes (default: all cores)")
+        int | None, typer.Option(min=1, help="Worker processes (default: all cores)")
     ] = None,
+    executor: Annotated[
+        Executor | None,
+        typer.Option(help="Where shard work runs: local processes or a Ray cluster"),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(metavar="ADDR", help="Ray cluster to join (default: start a local one)"),
+    ] = None,
+    spill_dir: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Scratch space for shard spills (every node reads it)"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild even when the output's fingerprint matches")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html / report.md")] = True,
     push_to_hub: Annotated[
-        str | None, typer.Option(help="Upload outputs and card to ORG/NAME")
+        str | None, typer.Option(metavar="ORG/NAME", help="Upload outputs and card to the Hub")
     ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Build the recipe's dataset: convert, filter, dedup, mix, split, write, manifest."""
-    from postmix.prepare import StrictError
     from postmix.prepare import prepare as run_prepare
 
     r = _load(recipe)
-    try:
-        manifest = run_prepare(
-            r,
-            output,
-            limit=limit,
-            strict=strict,
-            num_proc=num_proc,
-            progress=progress and sys.stderr.isatty(),
-            report=report,
-        )
-    except StrictError as exc:
-        console.print(f"[red]strict:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    except (ValueError, LookupError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    manifest = run_prepare(
+        r,
+        output,
+        limit=limit,
+        strict=strict,
+        num_proc=num_proc,
+        executor=executor,
+        ray_address=ray_address,
+        spill_dir=spill_dir,
+        force=force,
+        progress=progress and sys.stderr.isatty() and not is_quiet(),
+        report=report,
+    )
+    out = output or Path(r.output.dir)
+    if push_to_hub:
+        from postmix.report import push_to_hub as push
+
+        push(out, push_to_hub)
+    if is_quiet():
+        return
     from postmix.inspect import manifest_table
 
     console.print(manifest_table(manifest))
-    out = output or Path(r.output.dir)
     console.print(
         f"wrote {', '.join(o['path'] for o in manifest['outputs'])} and manifest.json to {out}"
     )
 
 
 @app.command()
+@command_errors
 def inspect(
     path: Annotated[
         Path, typer.Argument(help="An output dir (with manifest.json) or a JSONL/Parquet file")
     ],
-    sample: Annotated[int, typer.Option(help="Show N records")] = 3,
+    sample: Annotated[int, typer.Option(min=0, help="Show N records")] = 3,
     source: Annotated[str | None, typer.Option(help="Only records of this source")] = None,
     tokens: Annotated[bool, typer.Option(help="Colour trained tokens of tokenized rows")] = False,
     tokenizer: Annotated[
         str | None, typer.Option(help="Tokenizer for --tokens (default: DIR/tokenizer)")
     ] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Check the files against the manifest's sizes and sha256s")
+    ] = True,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Counts, length stats and a few rendered samples of a prepared dataset."""
     from postmix.inspect import inspect_path
 
-    out = Console(width=None if sys.stdout.isatty() else 160)
+    if not path.exists():
+        raise FileNotFoundError(f"no such output dir or file: {path}")
+    out = Console(width=None if sys.stdout.isatty() else 100)
     inspect_path(
-        path, sample=sample, source=source, console=out, tokens=tokens, tokenizer=tokenizer
+        path,
+        sample=sample,
+        source=source,
+        console=out,
+        tokens=tokens,
+        tokenizer=tokenizer,
+        verify=verify,
     )
 
 

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from postmix import recipe
-
-from postmix.prepare import prepare
+from postmix.prepare import prepare as run_prepare
 from postmix.train.config import EvalSettings, TrainConfig, Training
 from tests.conftest import shared_file
 from tests.tiny import bpe_tokenizer
@@ -51,7 +50,7 @@ def prepare(
             "output": output,
         }
     )
-    prepare(recipe.parse(text), out, num_proc=1, progress=False)
+    run_prepare(recipe.parse(text), out, num_proc=1, progress=False)
     return out
 
 

@@ -7,21 +7,46 @@ arguments and read those three from them (anything else there is an error).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from typer.core import TyperCommand, TyperOption
+
+from postmix.clikit import Debug, Quiet, Verbose, command_errors, console
 
 train_app = typer.Typer(add_completion=False)
-console = Console(stderr=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
-VARIADIC = ("--data", "--weights", "--resume")
-EPILOG = (
-    "--data DIR_OR_RECIPE [...]: prepared dirs or recipes (recipes are prepared into "
-    "OUTPUT/data/); --weights W [...]: their shares of the training mix; "
-    "--resume [CKPT]: continue from CKPT, or alone from the last OUTPUT/checkpoint-*."
-)
+VARIADIC = {
+    "--data": (
+        "DIR_OR_RECIPE ...",
+        "Prepared dirs or recipes; recipes are prepared into OUTPUT/data/ (required).",
+    ),
+    "--weights": ("W ...", "Shares of the training mix, one per --data value."),
+    "--resume": ("[CKPT]", "Continue from CKPT, or alone from the last OUTPUT/checkpoint-*."),
+}
+
+
+class VariadicCommand(TyperCommand):
+    """A command whose help also lists the variadic options read from the extra arguments
+    (shown as copies of one of its own options, so they render like every other option)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        params = self.params
+        like = next(p for p in params if isinstance(p, TyperOption) and p.name == "model")
+        shown = []
+        for name, (metavar, text) in VARIADIC.items():
+            option = copy.copy(like)
+            option.opts, option.secondary_opts, option.name = [name], [], name.lstrip("-")
+            option.metavar, option.help, option.default = metavar, text, None
+            shown.append(option)
+        self.params = [*shown, *params]
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.params = params
+
 
 Model = Annotated[str | None, typer.Option(help="Model dir or hub id")]
 ConfigFile = Annotated[
@@ -39,10 +64,13 @@ GenTest = Annotated[
 MaxSteps = Annotated[int | None, typer.Option(help="Optimizer steps (-1: epochs)")]
 Epochs = Annotated[float | None, typer.Option(help="Epochs")]
 LearningRate = Annotated[float | None, typer.Option(help="Peak learning rate")]
-BatchSize = Annotated[int | None, typer.Option(help="Rows per device per step")]
-GradAccum = Annotated[int | None, typer.Option(help="Gradient accumulation steps")]
+BatchSize = Annotated[int | None, typer.Option(min=1, help="Rows per device per step")]
+GradAccum = Annotated[int | None, typer.Option(min=1, help="Gradient accumulation steps")]
 Seed = Annotated[int | None, typer.Option(help="Seed")]
 ReportTo = Annotated[str | None, typer.Option(help="wandb, tensorboard, none, ...")]
+NoVerify = Annotated[
+    bool, typer.Option("--no-verify", help="Use prepared dirs without checking their manifest")
+]
 
 
 def variadic(args: list[str]) -> dict[str, list[str]]:
@@ -91,25 +119,13 @@ def config(path: Path | None, **flags: Any) -> Any:
     return with_overrides(load(path), **flags)
 
 
-def guarded(run: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a command; known mistakes end with a one-line message instead of a traceback."""
-    from postmix.recipe import RecipeError
-    from postmix.train.config import ConfigError
-    from postmix.train.data import DataError
-
-    try:
-        return run(*args, **kwargs)
-    except (ConfigError, DataError, RecipeError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
-
-
 def report(metrics: dict[str, Any], keys: tuple[str, ...], out: Any) -> None:
     shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), float))
     console.print(f"[green]done[/green] {shown}; metrics.json in {out}", highlight=False)
 
 
-@train_app.command(context_settings=EXTRA, epilog=EPILOG)
+@train_app.command(context_settings=EXTRA, cls=VariadicCommand)
+@command_errors
 def sft(
     ctx: typer.Context,
     model: Model = None,
@@ -127,13 +143,16 @@ def sft(
     grad_accum: GradAccum = None,
     seed: Seed = None,
     report_to: ReportTo = None,
+    no_verify: NoVerify = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Supervised fine-tuning (full or LoRA) on postmix's tokenized, packed rows."""
     from postmix.train.sft import run_sft
 
     data, weights, resume = data_args(ctx)
-    cfg = guarded(
-        config,
+    cfg = config(
         config_file,
         model=model,
         tokenizer=tokenizer,
@@ -148,14 +167,16 @@ def sft(
         grad_accum=grad_accum,
         seed=seed,
         report_to=report_to,
+        verify=False if no_verify else None,
     )
     if gen_test and not cfg.gen_test:
         cfg = cfg.model_copy(update={"gen_test": 4})
-    metrics = guarded(run_sft, cfg, data, weights=weights, resume=resume)
+    metrics = run_sft(cfg, data, weights=weights, resume=resume)
     report(metrics, ("train_loss", "eval_loss", "tokens_per_second"), cfg.output)
 
 
-@train_app.command(context_settings=EXTRA, epilog=EPILOG)
+@train_app.command(context_settings=EXTRA, cls=VariadicCommand)
+@command_errors
 def dpo(
     ctx: typer.Context,
     model: Model = None,
@@ -177,13 +198,16 @@ def dpo(
     grad_accum: GradAccum = None,
     seed: Seed = None,
     report_to: ReportTo = None,
+    no_verify: NoVerify = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Direct preference optimization on pairs; the reference model is handled as TRL does."""
     from postmix.train.dpo import run_dpo
 
     data, weights, resume = data_args(ctx)
-    cfg = guarded(
-        config,
+    cfg = config(
         config_file,
         model=model,
         beta=beta,
@@ -200,12 +224,14 @@ def dpo(
         grad_accum=grad_accum,
         seed=seed,
         report_to=report_to,
+        verify=False if no_verify else None,
     )
-    metrics = guarded(run_dpo, cfg, data, weights=weights, resume=resume)
+    metrics = run_dpo(cfg, data, weights=weights, resume=resume)
     report(metrics, ("train_loss", "rewards/accuracies", "rewards/margins"), cfg.output)
 
 
-@train_app.command(context_settings=EXTRA, epilog=EPILOG)
+@train_app.command(context_settings=EXTRA, cls=VariadicCommand)
+@command_errors
 def grpo(
     ctx: typer.Context,
     model: Model = None,
@@ -229,13 +255,16 @@ def grpo(
     grad_accum: GradAccum = None,
     seed: Seed = None,
     report_to: ReportTo = None,
+    no_verify: NoVerify = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """GRPO on prompt records with reward functions (exact math answers by default)."""
     from postmix.train.grpo import run_grpo
 
     data, weights, resume = data_args(ctx)
-    cfg = guarded(
-        config,
+    cfg = config(
         config_file,
         model=model,
         rewards=reward or None,
@@ -251,12 +280,14 @@ def grpo(
         grad_accum=grad_accum,
         seed=seed,
         report_to=report_to,
+        verify=False if no_verify else None,
     )
-    metrics = guarded(run_grpo, cfg, data, weights=weights, resume=resume)
+    metrics = run_grpo(cfg, data, weights=weights, resume=resume)
     report(metrics, ("train_loss", "reward"), cfg.output)
 
 
-@train_app.command("eval", context_settings=EXTRA, epilog=EPILOG)
+@train_app.command("eval", context_settings=EXTRA, cls=VariadicCommand)
+@command_errors
 def eval_(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="Model or adapter dir, or hub id")],
@@ -277,19 +308,28 @@ def eval_(
     template: Template = None,
     config_file: ConfigFile = None,
     output: Output = None,
+    no_verify: NoVerify = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Response-only loss and perplexity per source, pair accuracy and margin, generations."""
     from postmix.train.evaluate import run_eval
 
     data, _, _ = data_args(ctx)
-    cfg = guarded(config, config_file, tokenizer=tokenizer, template=template, beta=beta)
+    cfg = config(
+        config_file,
+        tokenizer=tokenizer,
+        template=template,
+        beta=beta,
+        verify=False if no_verify else None,
+    )
     updates = {
         "generations": generations,
         "lm_eval_tasks": lm_eval_tasks.split(",") if lm_eval_tasks else None,
     }
     cfg.eval = cfg.eval.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    metrics = guarded(
-        run_eval,
+    metrics = run_eval(
         cfg,
         model,
         data,
@@ -300,9 +340,13 @@ def eval_(
 
 
 @train_app.command()
+@command_errors
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output dir")] = Path("out/demo"),
-    steps: Annotated[int, typer.Option(help="SFT steps")] = 40,
+    steps: Annotated[int, typer.Option(min=1, help="SFT steps")] = 40,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    debug: Debug = False,
 ) -> None:
     """Prepare the demo recipe, build a tiny model and fine-tune it on the CPU, offline."""
     from postmix.train.demo import run_demo

@@ -47,6 +47,7 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "beta": ("dpo", "beta"),
     "loss": ("dpo", "loss"),
     "rewards": ("grpo", "rewards"),
+    "verify": ("verify",),
 }
 
 
@@ -135,6 +136,7 @@ class TrainConfig(Strict):
     output: str = "out/train"
     merge: bool = False
     gen_test: int = Field(default=0, ge=0)  # validation prompts to generate for after training
+    verify: bool = True  # check prepared dirs against their manifests (--no-verify: off)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: Training = Field(default_factory=Training)
     dpo: DPOSettings = Field(default_factory=DPOSettings)

@@ -252,13 +252,13 @@ def same_as_data(cfg: TrainConfig, d: Prepared, tok: Any, template: str) -> None
             f"{cfg.template}"
         )
     spec = cfg.tokenizer
-    if spec and spec != d.recipe.get("tokenizer"):
-        if load_tokenizer(spec).get_vocab() != tok.get_vocab():
-            raise DataError(
-                f"--tokenizer {spec} conflicts with {d.path / TOKENIZER_DIR}, the tokenizer "
-                f"{d.path} was tokenized with: drop --tokenizer, or prepare the data again "
-                f"with tokenizer: {spec}"
-            )
+    same_spec = not spec or spec == d.recipe.get("tokenizer")
+    if not same_spec and load_tokenizer(spec).get_vocab() != tok.get_vocab():
+        raise DataError(
+            f"--tokenizer {spec} conflicts with {d.path / TOKENIZER_DIR}, the tokenizer "
+            f"{d.path} was tokenized with: drop --tokenizer, or prepare the data again "
+            f"with tokenizer: {spec}"
+        )
 
 
 def to_record(row: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -503,12 +503,13 @@ def load_data(
 ) -> TrainData:
     """Everything a trainer needs from `--data`: rows per split, tokenizer, template, stats.
 
-    `verify=False` (`--no-verify`) skips checking the dirs against their manifests.
+    `verify=False` or `cfg.verify` off (`--no-verify`) skips checking the dirs against
+    their manifests.
     """
     from datasets import concatenate_datasets
 
     paths = resolve(specs, Path(cfg.output))
-    dirs = [open_prepared(p, verify=verify) for p in paths]
+    dirs = [open_prepared(p, verify=verify and cfg.verify) for p in paths]
     found = {d.kind for d in dirs}
     kind = dirs[0].kind
     if not found <= set(kinds) or (len(found) > 1 and not found <= set(LM_KINDS)):
