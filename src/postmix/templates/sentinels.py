@@ -103,8 +103,10 @@ class Sentinels:
         return self.fields[mark][2]
 
     def pieces_of(self, i: int, pieces: list[str], label: str) -> list[int]:
-        """Indices of reply i's markers in `pieces`: the run of its own markers where it first
-        appears (a later turn may repeat a tool call's name); every content and tool call in it.
+        """Indices of reply i's markers in `pieces`, each content and tool call among them.
+
+        They are the run of its own markers where it first appears: a later
+        turn may repeat a tool call's name (a tool response's header).
         """
         first = next((j for j in range(1, len(pieces), 2) if self.fields[pieces[j]][0] == i), None)
         own: list[int] = []
@@ -112,11 +114,6 @@ class Sentinels:
             if self.fields[pieces[j]][0] != i or pieces[j] in (pieces[k] for k in own):
                 break
             own.append(j)
-        if not own:
-            raise TemplateError(
-                f"{label}: reply {i} has no text postmix can find in the rendering "
-                "(its content must be a string, or it must carry tool calls)"
-            )
         seen = {pieces[j] for j in own}
         for mark, (msg, kind, _) in self.fields.items():
             if msg == i and kind != "reasoning" and mark not in seen:
@@ -126,6 +123,11 @@ class Sentinels:
                     f"so it cannot be trained; use a chat template that renders {what} "
                     "(or a built-in template)"
                 )
+        if not own:
+            raise TemplateError(
+                f"{label}: reply {i} has no text postmix can find in the rendering "
+                "(its content must be a string, or it must carry tool calls)"
+            )
         return own
 
 
