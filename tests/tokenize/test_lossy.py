@@ -25,8 +25,6 @@ from postmix.tokenize import (
     RoundTripError,
     Sequences,
     lost,
-    merge,
-    tally,
     tokenize_batch,
     verify_batch,
 )
@@ -107,16 +105,9 @@ def test_default_sentencepiece_reports_what_it_loses(models) -> None:
     assert "unknown_characters" in out[3].lost  # 🙂, 你好 were never seen in training
     assert "unicode_normalization" in out[3].lost  # NFKC: "，" -> ","
     assert "whitespace" in out[4].lost  # "  spaces around  " collapses
-    summary = tally([*out, "too_long"])
-    assert summary["records_changed"] == len(RECORDS)
-    assert summary["categories"]["newlines"] == len(RECORDS)
-    assert summary["examples"]["unknown_characters"][0] in range(len(RECORDS))
+    assert all("newlines" in rec.lost for rec in out)
     with pytest.raises(RoundTripError, match="record 0"):
         tokenize_batch(RECORDS, tok, renderer, strict=True)
-    halves = merge(tally(out[:4]), tally(out[4:]))
-    assert halves["records_changed"] == summary["records_changed"]
-    assert halves["categories"] == summary["categories"]
-    assert halves["examples"]["newlines"] == summary["examples"]["newlines"]
 
 
 def test_identity_sentencepiece_with_byte_fallback_only_loses_whitespace(models) -> None:

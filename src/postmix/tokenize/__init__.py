@@ -30,7 +30,7 @@ from postmix.tokenize.records import (
     TokenizedRecord,
     TrainOn,
 )
-from postmix.tokenize.roundtrip import CATEGORIES, lost, merge, tally
+from postmix.tokenize.roundtrip import CATEGORIES, lost
 from postmix.tokenize.verify import verify_batch
 
 __all__ = [
@@ -57,8 +57,6 @@ __all__ = [
     "fit",
     "keep_reasoning",
     "lost",
-    "merge",
-    "tally",
     "tokenize_batch",
     "verify_batch",
 ]

@@ -10,8 +10,6 @@ trip lost, so a run can report it once instead of failing or hiding it.
 from __future__ import annotations
 
 import difflib
-from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 UNK = "\x00"  # one character for the unknown token while diffing
@@ -47,50 +45,3 @@ def lost(original: str, decoded: str, unk: str | None = None) -> tuple[str, ...]
         else:
             found.add("unicode_normalization")
     return tuple(c for c in CATEGORIES if c in found) or ("whitespace",)
-
-
-def tally(results: Iterable[Any], examples: int = 3) -> dict[str, Any]:
-    """Round-trip losses and cut replies over tokenized results (drop-reason strings are skipped).
-
-    Returns `{"records_changed", "categories": {category: records}, "examples":
-    {category: [record ids]}, "cut_replies"}`: what a manifest's
-    `tokenizer.round_trip` entry holds. Tallies of shards add up key by key.
-    """
-    changed = 0
-    cut = 0
-    counts: Counter[str] = Counter()
-    samples: dict[str, list[Any]] = {}
-    for r in results:
-        if isinstance(r, str):
-            continue
-        cut += bool(r.cut_reply)
-        if not r.lost:
-            continue
-        changed += 1
-        for category in r.lost:
-            counts[category] += 1
-            ids = samples.setdefault(category, [])
-            if len(ids) < examples:
-                ids.append(r.id)
-    return {
-        "records_changed": changed,
-        "categories": {c: counts[c] for c in CATEGORIES if counts[c]},
-        "examples": samples,
-        "cut_replies": cut,
-    }
-
-
-def merge(a: dict[str, Any], b: dict[str, Any], examples: int = 3) -> dict[str, Any]:
-    """Two `tally` results as one (shards or sources add up; examples keep the first few)."""
-    categories = Counter(a.get("categories", {})) + Counter(b.get("categories", {}))
-    samples: dict[str, list[Any]] = {}
-    for part in (a, b):
-        for category, ids in part.get("examples", {}).items():
-            kept = samples.setdefault(category, [])
-            kept += ids[: examples - len(kept)]
-    return {
-        "records_changed": a.get("records_changed", 0) + b.get("records_changed", 0),
-        "categories": {c: categories[c] for c in CATEGORIES if categories[c]},
-        "examples": samples,
-        "cut_replies": a.get("cut_replies", 0) + b.get("cut_replies", 0),
-    }
