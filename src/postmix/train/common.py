@@ -112,8 +112,28 @@ def lora_config(cfg: TrainConfig, new_tokens: list[int]) -> Any:
     )
 
 
+def checkpointing_arg() -> str:
+    """transformers' name for activation checkpointing: `activation_checkpointing` where it
+    exists (5.2x: `gradient_checkpointing` is a deprecated alias that warns), else the old."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else ("gradient_checkpointing")
+    )
+
+
 def trainer_args(cfg: TrainConfig, method: Method, *, evaluate: bool) -> dict[str, Any]:
-    """Keyword arguments shared by SFTConfig, DPOConfig and GRPOConfig."""
+    """Keyword arguments shared by SFTConfig, DPOConfig and GRPOConfig.
+
+    Pinned memory only helps a GPU (torch warns about it everywhere else), and
+    checkpointing goes by transformers' current name, so postmix's own arguments
+    cause no warning.
+    """
     t = cfg.training
     bf16, ckpt = precision(cfg)
     periodic = evaluate and t.eval_steps is not None
@@ -138,9 +158,10 @@ def trainer_args(cfg: TrainConfig, method: Method, *, evaluate: bool) -> dict[st
         "eval_strategy": "steps" if periodic else "no",
         "eval_steps": t.eval_steps if periodic else None,
         "bf16": bf16,
-        "gradient_checkpointing": ckpt,
+        checkpointing_arg(): ckpt,
         "report_to": t.report_to,
         "dataloader_num_workers": t.dataloader_num_workers,
+        "dataloader_pin_memory": has_gpu(),
     }
     args.update(cfg.trainer_args)
     return args

@@ -10,6 +10,9 @@ flash-attention, packed rows go one per forward and accumulate (`micro_batch`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,24 @@ from postmix.train.data import LM_KINDS, TrainData, load_data
 from postmix.train.evaluate import GENERATIONS, gen_prompts, generate, lm_metrics, write_jsonl
 
 COLUMNS = ["input_ids", "labels", "seq_lengths"]
+# TRL's advice for padding-free batches of one row; postmix's rows are packed already
+# (`micro_batch`), so one row per forward is the point, not a mistake.
+ONE_ROW = "per_device_train_batch_size of 1 with padding-free"
+
+
+@contextmanager
+def without_warning(logger: str, text: str) -> Iterator[None]:
+    """Drop `logger`'s records containing `text` while the block runs."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return text not in record.getMessage()
+
+    target = logging.getLogger(logger)
+    target.addFilter(keep)
+    try:
+        yield
+    finally:
+        target.removeFilter(keep)
 
 
 class PostmixSFTTrainer(TrainedTokens, SFTTrainer):
@@ -64,14 +85,15 @@ def build_trainer(cfg: TrainConfig, td: TrainData, model: Any) -> PostmixSFTTrai
         rows, accumulate = micro_batch(cfg, td, model)
         args.update(per_device_train_batch_size=rows, gradient_accumulation_steps=accumulate)
     args = SFTConfig(**args, padding_free=True, packing=False, max_length=None)
-    return PostmixSFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=td.train.select_columns(COLUMNS),
-        eval_dataset=td.validation.select_columns(COLUMNS) if periodic else None,
-        processing_class=td.tokenizer,
-        peft_config=lora_config(cfg, new_tokens) if cfg.lora.enabled else None,
-    )
+    with without_warning("trl.trainer.sft_trainer", ONE_ROW):
+        return PostmixSFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=td.train.select_columns(COLUMNS),
+            eval_dataset=td.validation.select_columns(COLUMNS) if periodic else None,
+            processing_class=td.tokenizer,
+            peft_config=lora_config(cfg, new_tokens) if cfg.lora.enabled else None,
+        )
 
 
 def validation_metrics(trainer: Any, td: TrainData, cfg: TrainConfig) -> dict[str, Any]:
