@@ -152,7 +152,7 @@ def check_rows(name: str, rows: list[Any]) -> tuple[int, int]:
             left += 1
             continue
         took += 1
-        assert orjson.dumps(out) == converted(name, row), row
+        assert orjson.dumps([out]) == converted(name, row), row
     return took, left
 
 

@@ -47,6 +47,7 @@ Where = tuple[int, int]
 SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gives the same bytes)
 _HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 _TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
+_EXCHANGE = ("user", "assistant")  # the most common role sequence: the prompt is the first turn
 _FREE = frozenset({"messages", "conversations"})  # schemas the writable step never drops from
 
 
@@ -67,6 +68,7 @@ class Lane:
     chain: Chain
     checks: list[Check]
     key_mode: str | None  # the recipe's exact-dedup key, None when exact dedup is off
+    by_prompt: bool  # the key of an sft record is its prompt (`dedup.keys.resolve`)
     schema: str
     source: str
     fast: FastFn | None
@@ -83,8 +85,7 @@ class Lane:
             if out is None:
                 yield from conv.stream(((pos, row),), ctx)
             else:
-                for rec in out:
-                    yield pos, rec
+                yield pos, out
 
     def flush(
         self,
@@ -207,9 +208,11 @@ class Lane:
         """`exact_key` of a plain sft record: the prompt's text, normalized and hashed."""
         if self.key_mode is None:
             return 0
-        if resolve(self.key_mode, "sft") != "prompt":
+        if not self.by_prompt:
             return exact_key(rec, self.key_mode)
         msgs = rec["messages"]
+        if roles == _EXCHANGE:
+            return xxhash.xxh3_64_intdigest(dedup_bytes(msgs[0]["content"]))
         upto = len(msgs)
         if roles[-1] == "assistant":  # `schema.prompt_messages`: up to the last user turn
             last_user = max((j for j, role in enumerate(roles) if role == "user"), default=-1)
@@ -290,6 +293,7 @@ def lane(plan: SourcePlan, chain: Chain) -> Lane | None:
         chain=chain,
         checks=checks,
         key_mode=plan.dedup_key,
+        by_prompt=plan.dedup_key is not None and resolve(plan.dedup_key, "sft") == "prompt",
         schema=plan.schema,
         source=plan.name,
         fast=FAST.get(plan.converter) if chain.converter.convert is not None else None,

@@ -1,6 +1,6 @@
 """Fast row converters: the common shape of a few layouts, turned into records with few calls.
 
-Each function returns exactly the records its format's converter returns for a
+Each function returns exactly the record its format's converter returns for a
 row of `kind: sft` (same keys, same order, same values), or None when the row
 is not in the common shape: other or missing keys, other types, an inline
 reasoning block, tool turns, speakers outside the usual few. The engine then
@@ -19,8 +19,8 @@ from postmix.formats.hh_rlhf import _TURN as HH_TURN
 from postmix.formats.reasoning import BLOCKS
 from postmix.schema import record
 
-Records = list[dict[str, Any]]
-FastFn = Callable[[Any], "Records | None"]
+Record = dict[str, Any]
+FastFn = Callable[[Any], "Record | None"]
 
 # A reply opening with one of these may hold inline reasoning: left to the converter.
 _OPENERS: tuple[str, ...] = tuple(block[0] for block in BLOCKS)
@@ -44,7 +44,7 @@ def _reply(text: Any) -> dict[str, str] | None:
     return {"role": "assistant", "content": text}
 
 
-def alpaca(row: Any) -> Records | None:
+def alpaca(row: Any) -> Record | None:
     """`{instruction, output[, input]}` with string values (`formats/alpaca.py`)."""
     if type(row) is not dict or not row.keys() <= _ALPACA_KEYS:
         return None
@@ -52,10 +52,10 @@ def alpaca(row: Any) -> Records | None:
     reply = _reply(row.get("output"))
     if reply is None or type(instruction) is not str or type(extra) not in (str, type(None)):
         return None
-    return [record("sft", [{"role": "user", "content": user_turn(instruction, extra)}, reply])]
+    return record("sft", [{"role": "user", "content": user_turn(instruction, extra)}, reply])
 
 
-def dolly(row: Any) -> Records | None:
+def dolly(row: Any) -> Record | None:
     """`{instruction, response[, context][, category]}` with string values (`formats/dolly.py`)."""
     if type(row) is not dict or not row.keys() <= _DOLLY_KEYS:
         return None
@@ -67,10 +67,10 @@ def dolly(row: Any) -> Records | None:
         return None
     user = {"role": "user", "content": user_turn(instruction, context)}
     meta = {"category": category} if category is not None else {}
-    return [record("sft", [user, {"role": "assistant", "content": response}], meta=meta)]
+    return record("sft", [user, {"role": "assistant", "content": response}], meta=meta)
 
 
-def sharegpt(row: Any) -> Records | None:
+def sharegpt(row: Any) -> Record | None:
     """`{conversations: [{from, value}]}` of text turns only (`formats/sharegpt.py`)."""
     if type(row) is not dict or len(row) != 1:
         return None
@@ -92,10 +92,10 @@ def sharegpt(row: Any) -> Records | None:
             msgs.append(msg)
         else:
             msgs.append({"role": role, "content": value})
-    return [record("sft", msgs)]
+    return record("sft", msgs)
 
 
-def hh_rlhf(row: Any) -> Records | None:
+def hh_rlhf(row: Any) -> Record | None:
     """`{chosen, rejected}` transcripts whose chosen side reads cleanly (`formats/hh_rlhf.py`)."""
     if type(row) is not dict or len(row) != 2:
         return None
@@ -109,10 +109,10 @@ def hh_rlhf(row: Any) -> Records | None:
     msgs = [
         {"role": roles[who], "content": text.strip()} for who, text in zip(parts[1::2], parts[2::2])
     ]
-    return [record("sft", msgs)]  # type: ignore[arg-type]
+    return record("sft", msgs)  # type: ignore[arg-type]
 
 
-def openorca(row: Any) -> Records | None:
+def openorca(row: Any) -> Record | None:
     """`{system_prompt, question, response[, id]}` with string values (`formats/openorca.py`)."""
     if type(row) is not dict or not row.keys() <= _ORCA_KEYS:
         return None
@@ -126,7 +126,8 @@ def openorca(row: Any) -> Records | None:
     msgs.append({"role": "user", "content": question})
     msgs.append({"role": "assistant", "content": response})
     category = upstream_id.split(".", 1)[0] if upstream_id and "." in upstream_id else None
-    return [record("sft", msgs, meta={"category": category} if category is not None else {})]  # type: ignore[arg-type]
+    meta = {"category": category} if category is not None else {}
+    return record("sft", msgs, meta=meta)  # type: ignore[arg-type]
 
 
 # Converter name → fast function, for `kind: sft` sources.
