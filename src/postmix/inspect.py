@@ -22,6 +22,7 @@ from postmix.report import rows
 from postmix.report.stats import iter_rows
 from postmix.report.summary import in_recipe_order
 from postmix.report.terminal import summary
+from postmix.report.tokens import runs
 from postmix.writers.tokenized import ALIASES
 
 PAIR_IDS = tuple(ALIASES)  # prompt_ids, chosen_ids, rejected_ids
@@ -57,13 +58,10 @@ def token_view(tok: Any, ids: list[int], labels: list[int] | None) -> Text:
 
     Runs are decoded whole, so multi-byte characters split across tokens show intact.
     """
-    out = Text()
     flags = [True] * len(ids) if labels is None else [x != -100 for x in labels]
-    start = 0
-    for end in range(1, len(ids) + 1):
-        if end == len(ids) or flags[end] != flags[start]:
-            out.append(tok.decode(ids[start:end]), style=TRAINED if flags[start] else "")
-            start = end
+    out = Text()
+    for run in runs(tok.decode, ids, flags):
+        out.append(run.text, style=TRAINED if run.trained else "")
     return out
 
 

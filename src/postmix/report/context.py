@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from postmix.report import examples, stats, summary
+from postmix.report import examples, stats, summary, tokens
 
 
 @dataclass
@@ -92,9 +92,21 @@ def build(
         mix=summary.mix_table(manifest),
         distribution=summary.distribution_table(manifest, sample),
         sample=sample,
-        examples=examples.collect(out_dir, manifest, sample),
+        examples=examples.collect(out_dir, manifest, sample, decode=decoder(out_dir, manifest)),
         unit=summary.length_unit(sample),
     )
+
+
+def decoder(out_dir: Path, manifest: dict[str, Any]) -> tokens.Decode | None:
+    """The tokenizer saved beside tokenized outputs, as a decode function (None otherwise)."""
+    schema = ((manifest.get("recipe") or {}).get("output") or {}).get("schema")
+    saved = out_dir / "tokenizer"
+    if schema != "tokenized" or not saved.is_dir():
+        return None
+    from postmix.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(str(saved))
+    return lambda ids: tok.decode(list(ids))
 
 
 def md_cell(value: Any) -> str:

@@ -17,6 +17,7 @@ import orjson
 
 from postmix.report import rows
 from postmix.report.stats import Sample
+from postmix.report.tokens import Decode, TokenView, is_tokenized, view
 
 PER_BUCKET = 3
 MAX_CHARS = 1500  # per shown turn; longer text is cut with a note of how much is left
@@ -34,6 +35,7 @@ class Example:
     of: list[rows.Turn] | None = None  # the kept record a duplicate repeats
     of_label: str | None = None
     match: dict[str, Any] | None = None  # benchmark item a contaminated record overlaps
+    tokens: TokenView | None = None  # a tokenized record: decoded runs, trained ones marked
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -60,17 +62,31 @@ def _where(entry: dict[str, Any]) -> str:
     return f"{Path(str(entry.get('file', '?'))).name}, row {entry.get('row', '?')}"
 
 
-def _from_examples(line: dict[str, Any]) -> Example:
+def _content(record: dict[str, Any], decode: Decode | None) -> tuple[list[rows.Turn], Any]:
+    """(turns, token view) of a record: a tokenized one decoded (its text as one turn, for
+    the Markdown report) when a tokenizer is at hand."""
+    if decode is None or not is_tokenized(record):
+        return rows.turns(record), None
+    tv = view(record, decode)
+    if tv is None:
+        return [], None
+    text = "\n\n".join("".join(r.text for r in runs) for _, runs in tv.parts)
+    return [rows.Turn("tokens", text)], tv
+
+
+def _from_examples(line: dict[str, Any], decode: Decode | None = None) -> Example:
     record = line.get("record") or {}
     of = line.get("of")
+    turns, tv = _content(record, decode)
     return Example(
         bucket=line["bucket"],
-        turns=rows.turns(record),
+        turns=turns,
         record_id=record.get("id"),
         detail=line.get("detail"),
         of=rows.turns(of) if isinstance(of, dict) else None,
         of_label=of.get("id") if isinstance(of, dict) else None,
         match=line.get("match"),
+        tokens=tv,
     )
 
 
@@ -124,17 +140,25 @@ def _add(out: Collected, source: str, ex: Example, per_bucket: int) -> None:
 
 
 def collect(
-    out_dir: Path, manifest: dict[str, Any], sample: Sample, per_bucket: int = PER_BUCKET
+    out_dir: Path,
+    manifest: dict[str, Any],
+    sample: Sample,
+    per_bucket: int = PER_BUCKET,
+    decode: Decode | None = None,
 ) -> Collected:
-    """source → bucket → examples, buckets ordered kept, drops, duplicate, contaminated, invalid."""
+    """source → bucket → examples, buckets ordered kept, drops, duplicate, contaminated, invalid.
+
+    `decode` (the output's tokenizer) shows tokenized records as text with their
+    trained tokens marked."""
     side = manifest.get("side_files", {})
     found: Collected = {}
     for line in _jsonl(out_dir / side.get("examples", "examples.jsonl")):
-        _add(found, line["source"], _from_examples(line), per_bucket)
+        _add(found, line["source"], _from_examples(line, decode), per_bucket)
     for name, first in sample.first.items():
         if "kept" not in found.get(name, {}):
             for row in first[:per_bucket]:
-                _add(found, name, Example("kept", rows.turns(row), row.get("id")), per_bucket)
+                turns, tv = _content(row, decode)
+                _add(found, name, Example("kept", turns, row.get("id"), tokens=tv), per_bucket)
     need = {
         (name, bucket): min(per_bucket, bucket_count(s, bucket))
         for name, s in manifest["sources"].items()

@@ -165,7 +165,17 @@ def _kept_vs_mixed(ax: Axes, table: Table, y: np.ndarray) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(0, -0.06), ncol=2, handlelength=1)
 
 
+def shares(ax: Axes) -> None:
+    """Share ticks as percentages with as many decimals as the tick spacing needs (a fixed
+    0 decimals labels 2.5% as "2%" when every share is small)."""
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+
+
 def mix_figure(table: Table) -> bytes:
+    return png(mix_chart(table))
+
+
+def mix_chart(table: Table) -> Figure:
     """Planned vs achieved share per source, and train/validation sizes."""
     names = [name for name, _ in table.rows]
     n = len(names)
@@ -192,7 +202,7 @@ def mix_figure(table: Table) -> bytes:
                 left.text(
                     v + 0.005, yi + offset, f"{v:.1%}", va="center", fontsize=7.5, color=MUTED
                 )
-        left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        shares(left)
         top = max(float(c.get(k) or 0) for _, c in table.rows for k, _, _ in bars)
         left.set_xlim(0, min(1.0, top * 1.2) or 1.0)
         left.set_yticks(y, [_short(x) for x in names])
@@ -209,7 +219,7 @@ def mix_figure(table: Table) -> bytes:
         right.grid(axis="y", visible=False)
         right.set_title("Rows per split")
         right.legend(loc="upper left", bbox_to_anchor=(0, -0.06), ncol=2, handlelength=1)
-    return png(fig)
+    return fig
 
 
 def _bins(values: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -222,9 +232,11 @@ def _bins(values: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.linspace(float(values.min()), hi, 30), False
 
 
-def _histogram(ax: Axes, values: list[int], unit: str) -> None:
+def _histogram(ax: Axes, values: list[int], unit: str, trained: list[int] | None = None) -> None:
+    """Lengths per record; with `trained`, the tokens that carry loss on the same bins."""
     arr = np.asarray(values, dtype=np.float64)
     bins, log = _bins(arr)
+    label = "tokens" if trained else None
     ax.hist(
         np.clip(arr, bins[0], None),
         bins=bins,
@@ -232,7 +244,12 @@ def _histogram(ax: Axes, values: list[int], unit: str) -> None:
         alpha=0.85,
         edgecolor="white",
         linewidth=0.4,
+        label=label,
     )
+    if trained:
+        inner = np.clip(np.asarray(trained, dtype=np.float64), bins[0], None)
+        ax.hist(inner, bins=bins, color=TOKENS, alpha=0.75, label="trained tokens")
+        ax.legend(loc="upper right", handlelength=1)
     if log:
         ax.set_xscale("log")
     med = float(np.median(arr))
@@ -308,7 +325,8 @@ def distribution_figure(dist: Distribution, source: dict[str, Any]) -> bytes | N
     panels: list[Any] = []
     lengths, unit = (dist.tokens, "tokens") if dist.tokens else (dist.chars, "characters")
     if lengths:
-        panels.append(lambda ax: _histogram(ax, lengths, unit))
+        trained = dist.trainable if dist.tokens else None
+        panels.append(lambda ax: _histogram(ax, lengths, unit, trained))
     if dist.user_turns:
         panels.append(lambda ax: _turns(ax, dist.user_turns))
     if dist.chosen:
@@ -329,4 +347,24 @@ def distribution_figure(dist: Distribution, source: dict[str, Any]) -> bytes | N
             draw(ax)
         for ax in axes[len(panels) :]:
             ax.set_visible(False)
+    return png(fig)
+
+
+def packing_figure(packed: list[tuple[int, int]]) -> bytes:
+    """Packed rows: how full each is (tokens per row) and how many records it holds."""
+    tokens = np.array([t for t, _ in packed], dtype=np.float64)
+    records = Counter(n for _, n in packed)
+    with rc_context(STYLE):
+        fig = Figure(figsize=(WIDTH, 3.0), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        _histogram(left, tokens.astype(int).tolist(), "tokens")
+        left.set_title("Tokens per packed row")
+        left.set_ylabel("rows")
+        ks = list(range(min(records), max(records) + 1))
+        right.bar(ks, [records.get(k, 0) for k in ks], color=ACHIEVED, width=0.7)
+        right.set_xticks(ks, [str(k) for k in ks])
+        right.grid(axis="x", visible=False)
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set_title("Records per packed row")
+        right.set_ylabel("rows")
     return png(fig)

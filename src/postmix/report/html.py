@@ -21,10 +21,12 @@ def _figures(report: Report) -> dict[str, Any] | None:
         image = figures.distribution_figure(dist, report.sources[name]) if dist else None
         return figures.data_uri(image) if image else None
 
+    packing = figures.packing_figure(report.sample.packed) if report.sample.packed else None
     return {
         "funnel": figures.data_uri(figures.funnel_figure(report.funnel)),
         "mix": figures.data_uri(figures.mix_figure(report.mix)),
         "distributions": {name: distribution(name) for name in report.sources},
+        "packing": figures.data_uri(packing) if packing else None,
     }
 
 

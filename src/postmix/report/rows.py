@@ -82,7 +82,7 @@ def _full_pairs(chosen: list[Any], rejected: list[Any]) -> list[Turn]:
 
 def turns(row: Row) -> list[Turn]:
     """The turns of a row of any output schema, or of a canonical record."""
-    if "input_ids" in row:
+    if "input_ids" in row or "prompt_ids" in row or "prompt_input_ids" in row:
         return []
     if "instruction" in row:
         return _history(row, "instruction", "output")
@@ -126,10 +126,19 @@ def pair_chars(ts: list[Turn]) -> tuple[int, int] | None:
 
 
 def token_counts(row: Row) -> tuple[int, int] | None:
-    """(tokens, trainable tokens) of a tokenized row; labels of -100 are not trained."""
+    """(tokens, trainable tokens) of a tokenized record (labels of -100 are not trained; a
+    pair trains on both replies); None for rows of text."""
+    from postmix.report.tokens import PAIR_SIDES
+
     ids = row.get("input_ids")
     if ids is None:
-        return None
+        sides = [
+            (next((row[k] for k in keys if row.get(k) is not None), None), train)
+            for _, keys, train in PAIR_SIDES
+        ]
+        if any(side is None for side, _ in sides):
+            return None
+        return sum(len(x) for x, _ in sides), sum(len(x) for x, train in sides if train)
     labels = row.get("labels")
     trainable = len(ids) if labels is None else sum(1 for x in labels if x != -100)
     return len(ids), trainable

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from postmix.formats.reasoning import reasoning_length, reasoning_share, reasoning_texts
-from postmix.report import rows
+from postmix.report import rows, tokens
 
 SAMPLE_ROWS = 200_000
 KEEP_ROWS = 3  # rows kept per source to show when examples.jsonl is absent
@@ -61,6 +61,7 @@ class Sample:
     rows: int = 0  # rows parsed, across all outputs
     sources: dict[str, Distribution] = field(default_factory=dict)
     first: dict[str, list[rows.Row]] = field(default_factory=dict)
+    packed: list[tuple[int, int]] = field(default_factory=list)  # (tokens, records) per row
 
 
 def _batches(path: Path) -> Iterator[Any]:
@@ -112,11 +113,15 @@ def sample(
     for out in manifest.get("outputs", ()):
         path = out_dir / out["path"]
         for row in iter_rows(path, result.stride, start) if path.exists() else ():
-            name = str(row.get("source") or "?")
-            result.sources.setdefault(name, Distribution()).add(row)
-            shown = result.first.setdefault(name, [])
-            if len(shown) < keep:
-                shown.append(row)
+            packed = tokens.packing_of(row)
+            if packed is not None:
+                result.packed.append(packed)
+            for rec in tokens.records_of(row):  # a packed row's records one by one
+                name = str(rec.get("source") or "?")
+                result.sources.setdefault(name, Distribution()).add(rec)
+                shown = result.first.setdefault(name, [])
+                if len(shown) < keep:
+                    shown.append(rec)
             result.rows += 1
         start += int(out.get("rows") or 0)
     return result

@@ -83,23 +83,26 @@ def _sum(values: list[Value]) -> int:
 
 
 def funnel_table(manifest: dict[str, Any]) -> Table:
-    """read → invalid → each filter → duplicates → contaminated → kept → mixed, per source."""
+    """read, kept, train, validation; then invalid → each filter → duplicates →
+    contaminated; then selected → mixed (upsampling), per source."""
     sources = manifest["sources"]
     columns = []
     if any(s.get("rows", s["read"]) != s["read"] for s in sources.values()):
         columns.append(Column("rows", "input rows", hint="rows in the source files"))
+    # What came in and what came out first, so they stay in view however many drop
+    # reasons follow; then where the rest went, then how the mix used the kept records.
     columns += [
         Column("read", "read", hint="records the converter produced"),
+        Column("kept", "kept", hint="unique records that passed every step"),
+        Column("mix.train", "train"),
+        Column("mix.validation", "validation"),
         Column("invalid", "invalid", hint="malformed rows, in quarantine.jsonl"),
         *(Column(f"dropped:{r}", r, hint=f"dropped by {r}") for r in drop_reasons(manifest)),
         Column("duplicates", "duplicates", hint="exact duplicates of a record kept earlier"),
         Column("contaminated", "contaminated", hint="overlaps a benchmark"),
-        Column("kept", "kept", hint="unique records that passed every step"),
         Column("mix.unique", "selected", hint="distinct kept records the mix uses"),
         Column("mix.achieved", "mixed", hint="train + validation, repeats included"),
         Column("mix.upsampling", "upsampling", "factor", "mixed / selected"),
-        Column("mix.train", "train"),
-        Column("mix.validation", "validation"),
     ]
     table = Table(columns)
     for name, s in sources.items():
@@ -199,6 +202,15 @@ def distribution_table(manifest: dict[str, Any], sample: Sample) -> Table:
         Column("len.p50", "p50", "count"),
         Column("len.p90", "p90", "count"),
         Column("len.max", "max", "count"),
+        *(
+            [
+                Column("trained.mean", "trained (mean)", "number", "tokens that carry loss"),
+                Column("trained.p50", "trained p50", "count"),
+                Column("trained.p90", "trained p90", "count"),
+            ]
+            if any(d.trainable for d in sample.sources.values())
+            else []
+        ),
         Column("turns", "user turns (mean)", "number"),
         Column("chosen_longer", "chosen longer", "share", "share of pairs, all kept records"),
         Column("languages", "languages", "text"),
@@ -213,6 +225,7 @@ def distribution_table(manifest: dict[str, Any], sample: Sample) -> Table:
         cells: dict[str, Value] = {
             "sampled": dist.rows,
             **{f"len.{k}": v for k, v in q.items()},
+            **{f"trained.{k}": v for k, v in _quantiles(dist.trainable).items()},
             "turns": turns / n_conv if n_conv else None,
             "chosen_longer": lookup(s, "length_bias.chosen_longer_share"),
             "languages": _top(s.get("languages", {})),
