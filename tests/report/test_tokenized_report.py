@@ -76,6 +76,7 @@ def test_packed_rows_get_token_lengths_packing_and_marked_examples(
     mean, trained = (float(dist[k].replace(",", "")) for k in ("len.mean", "trained.mean"))
     assert 0 < trained < mean
     assert re.search(r'id="packing-figure" src="data:image/png;base64,', html)
+    assert f'load_dataset("{out}")' in html and "staging" not in html  # the committed dir
     marks = Marks()
     marks.feed(html)
     trained_text, context = "".join(marks.trained), "".join(marks.context)

@@ -24,6 +24,12 @@ class Report:
     sample: stats.Sample
     examples: examples.Collected
     unit: str
+    target: Path | None = None  # where the outputs live once committed (out_dir: staging)
+
+    @property
+    def home(self) -> Path:
+        """The output dir as users will find it."""
+        return self.target or self.out_dir
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -94,6 +100,7 @@ def build(
         sample=sample,
         examples=examples.collect(out_dir, manifest, sample, decode=decoder(out_dir, manifest)),
         unit=summary.length_unit(sample),
+        target=target,
     )
 
 

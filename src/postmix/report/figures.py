@@ -235,7 +235,8 @@ def _bins(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def _histogram(ax: Axes, values: list[int], unit: str, trained: list[int] | None = None) -> None:
     """Lengths per record; with `trained`, the tokens that carry loss on the same bins."""
     arr = np.asarray(values, dtype=np.float64)
-    bins, log = _bins(arr)
+    both = np.concatenate([arr, np.asarray(trained or [], dtype=np.float64)])
+    bins, log = _bins(both)  # one axis for both, so trained counts are not clipped
     label = "tokens" if trained else None
     ax.hist(
         np.clip(arr, bins[0], None),

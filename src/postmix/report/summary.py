@@ -197,7 +197,7 @@ def _quantiles(values: list[int]) -> dict[str, float]:
 def distribution_table(manifest: dict[str, Any], sample: Sample) -> Table:
     """Per source: the sampled length and turn statistics next to the manifest's counts."""
     columns = [
-        Column("sampled", "rows sampled"),
+        Column("sampled", "records sampled", hint="a packed row counts each of its records"),
         Column("len.mean", "mean length", "number"),
         Column("len.p50", "p50", "count"),
         Column("len.p90", "p90", "count"),
