@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,3 +21,12 @@ class FilterConfig(BaseModel):
     @property
     def label(self) -> str:
         return self.name or self.type  # type: ignore[attr-defined]
+
+
+def check_bounds(config: Any, low: str, high: str, *, required: bool = True) -> None:
+    """A range filter's bounds: at least one set (when `required`), and low <= high."""
+    lo, hi = getattr(config, low), getattr(config, high)
+    if required and lo is None and hi is None:
+        raise ValueError(f"set {low}, {high} or both")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"{low} {lo} > {high} {hi}")

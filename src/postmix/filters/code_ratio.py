@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from postmix.filters.base import FilterConfig
+from postmix.filters.base import FilterConfig, check_bounds
 from postmix.schema import response_texts
 from postmix.steps import Batch, FilterFn, StepEnv
 
@@ -58,11 +58,7 @@ class Config(FilterConfig):
 
     @model_validator(mode="after")
     def _bounds(self) -> Config:
-        lo, hi = self.min_ratio, self.max_ratio
-        if lo is None and hi is None:
-            raise ValueError("set min_ratio, max_ratio or both")
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"min_ratio {lo} > max_ratio {hi}")
+        check_bounds(self, "min_ratio", "max_ratio")
         return self
 
 

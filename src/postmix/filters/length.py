@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from postmix.filters.base import FilterConfig
+from postmix.filters.base import FilterConfig, check_bounds
 from postmix.schema import all_text, prompt_text, response_texts, text_length
 from postmix.steps import Batch, FilterFn, StepEnv, count_tokens
 
@@ -24,14 +24,7 @@ class Config(FilterConfig):
 
     @model_validator(mode="after")
     def _bounds(self) -> Config:
-        if self.min_length is None and self.max_length is None:
-            raise ValueError("set min_length, max_length or both")
-        if (
-            self.min_length is not None
-            and self.max_length is not None
-            and self.min_length > self.max_length
-        ):
-            raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
+        check_bounds(self, "min_length", "max_length")
         return self
 
 

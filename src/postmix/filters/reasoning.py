@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from postmix.filters.base import FilterConfig
+from postmix.filters.base import FilterConfig, check_bounds
 from postmix.formats.reasoning import reasoning_texts
 from postmix.steps import Batch, FilterFn, StepEnv, count_tokens
 
@@ -41,12 +41,7 @@ class Config(FilterConfig):
             and self.max_length is None
         ):
             raise ValueError("set empty: drop, presence, min_length or max_length")
-        if (
-            self.min_length is not None
-            and self.max_length is not None
-            and self.min_length > self.max_length
-        ):
-            raise ValueError(f"min_length {self.min_length} > max_length {self.max_length}")
+        check_bounds(self, "min_length", "max_length", required=False)
         return self
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from postmix.filters.base import FilterConfig
+from postmix.filters.base import FilterConfig, check_bounds
 from postmix.steps import Batch, FilterFn, StepEnv
 
 
@@ -25,10 +25,7 @@ class Config(FilterConfig):
 
     @model_validator(mode="after")
     def _bounds(self) -> Config:
-        if self.min is None and self.max is None:
-            raise ValueError("set min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} > max {self.max}")
+        check_bounds(self, "min", "max")
         return self
 
 

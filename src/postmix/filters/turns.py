@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from postmix.filters.base import FilterConfig
+from postmix.filters.base import FilterConfig, check_bounds
 from postmix.steps import Batch, FilterFn, StepEnv
 
 
@@ -24,14 +24,7 @@ class Config(FilterConfig):
 
     @model_validator(mode="after")
     def _bounds(self) -> Config:
-        if self.min_turns is None and self.max_turns is None:
-            raise ValueError("set min_turns, max_turns or both")
-        if (
-            self.min_turns is not None
-            and self.max_turns is not None
-            and self.min_turns > self.max_turns
-        ):
-            raise ValueError(f"min_turns {self.min_turns} > max_turns {self.max_turns}")
+        check_bounds(self, "min_turns", "max_turns")
         return self
 
 
