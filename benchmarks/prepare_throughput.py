@@ -1,19 +1,25 @@
 """`postmix prepare` throughput and memory on 100k and 1M mixed rows, against a floor and convmerge.
 
-For each size, the script writes deterministic Alpaca, ShareGPT and hh-rlhf
-JSONL files (realistic lengths, about 2% exact duplicates within and across
-sources, a few truncated lines) under `benchmarks/_work/`, then runs, each as
-a subprocess whose whole process tree is sampled every 20 ms:
+For each size, `prepare_data.py` writes (and caches under `_work/`) Alpaca,
+ShareGPT and hh-rlhf JSONL files; then each of these runs as a subprocess
+whose whole process tree is sampled every 20 ms:
 
 - floor: a bare orjson read + parse of the same files, one process;
-- postmix: `postmix prepare` (convert, filter, exact dedup, mix, split, write);
+- postmix: `postmix prepare` (convert, filter, exact dedup, mix, split, write)
+  with its fast path (`engine/fast.py`);
+- postmix general: the same with the fast path off (`POSTMIX_FAST_PATH=0`),
+  the before/after of the fast path in one run;
+- postmix ray: the same job on a local Ray instance (`--executor ray`);
 - convmerge: `convmerge run` on the equivalent recipe (convert each source,
   dedupe, mix with the same weights to the same total, split).
 
-It prints wall time, records/s, peak RSS (summed over the process tree) and
-the ratios, as a Markdown table to paste into RESULTS.md. Not a test.
+It prints wall time, CPU time, peak memory (summed over the process tree and
+of its largest process), the share of `prepare()` itself in the wall time
+(the rest is interpreter start, imports and the dataset card) and the ratios,
+as a Markdown table to paste into RESULTS.md. `prepare_phases.py` breaks one
+run down by phase. Not a test.
 
-    python benchmarks/prepare_throughput.py --rows 100000 1000000
+    python benchmarks/prepare_throughput.py --rows 100000 1000000 --repeat 3
 """
 
 from __future__ import annotations
@@ -22,158 +28,21 @@ import argparse
 import json
 import os
 import platform
-import random
 import resource
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 
-import orjson
 import psutil
+from prepare_data import SHARES, WORK, generate, postmix_recipe
 
-HERE = Path(__file__).resolve().parent
-WORK = HERE / "_work"
-GENERATOR_VERSION = 2  # bump when the generated data changes, to regenerate cached files
-SHARES = {"alpaca": 0.40, "sharegpt": 0.35, "hh_rlhf": 0.25}
-CONVERTERS = {"alpaca": "alpaca", "sharegpt": "sharegpt", "hh_rlhf": "hh_rlhf"}
-DUP_RATE = 0.02
-CROSS_DUP_RATE = 0.005
-MALFORMED_PER_100K = 5
 SAMPLE_S = 0.02
-WORDS_PER_SENTENCE = 11.5  # mean of the pool's 5..18-word sentences
-
-# ---------------------------------------------------------------- data
-
-
-def word_pool(rng: random.Random, n: int = 6000) -> list[str]:
-    """Pronounceable fake words; drawn with Zipf-like weights, so text repeats like prose."""
-    consonants, vowels = "bcdfghjklmnprstvwz", "aeiou"
-    words = set()
-    while len(words) < n:
-        size = rng.choice((1, 1, 2, 2, 2, 3, 3, 4))
-        words.add("".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(size)))
-    return sorted(words)
-
-
-class Text:
-    """Sentences and paragraphs drawn from a fixed pool of sentences (fast, deterministic)."""
-
-    def __init__(self, rng: random.Random) -> None:
-        words = word_pool(rng)
-        cum = list(accumulate(1 / (i + 10) for i in range(len(words))))
-        self.rng = rng
-        self.sentences = []
-        for _ in range(30000):
-            picked = rng.choices(words, cum_weights=cum, k=rng.randint(5, 18))
-            self.sentences.append(" ".join(picked).capitalize() + rng.choice(".....?!"))
-
-    def words(self, lo: int, hi: int) -> str:
-        """About lo..hi words of prose, with a number so prompts stay distinct."""
-        k = max(1, round(self.rng.randint(lo, hi) / WORDS_PER_SENTENCE))
-        return " ".join(self.rng.choices(self.sentences, k=k)) + f" {self.rng.randrange(10**6)}"
-
-    def reply(self, lo: int, hi: int) -> str:
-        """A reply in paragraphs, sometimes with a list, like assistant text."""
-        paras = [self.words(lo // 3 + 1, hi // 3 + 1) for _ in range(self.rng.randint(1, 3))]
-        if self.rng.random() < 0.3:
-            paras.append("\n".join(f"{i}. {self.words(4, 10)}" for i in range(1, 4)))
-        return "\n\n".join(paras)
-
-
-def alpaca_row(t: Text) -> dict:
-    has_input = t.rng.random() < 0.4
-    return {
-        "instruction": t.words(6, 25),
-        "input": t.words(8, 40) if has_input else "",
-        "output": t.reply(20, 140),
-    }
-
-
-def sharegpt_row(t: Text) -> dict:
-    turns = []
-    if t.rng.random() < 0.2:
-        turns.append({"from": "system", "value": t.words(6, 20)})
-    for _ in range(t.rng.choice((1, 1, 1, 2, 2, 3, 4))):
-        turns.append({"from": "human", "value": t.words(8, 50)})
-        turns.append({"from": "gpt", "value": t.reply(30, 160)})
-    return {"conversations": turns}
-
-
-def hh_row(t: Text) -> dict:
-    head = ""
-    for _ in range(t.rng.choice((0, 0, 1, 1, 2))):
-        head += f"\n\nHuman: {t.words(6, 30)}\n\nAssistant: {t.reply(15, 80)}"
-    head += f"\n\nHuman: {t.words(6, 30)}\n\nAssistant: "
-    return {"chosen": head + t.reply(15, 90), "rejected": head + t.reply(10, 60)}
-
-
-ROWS = {"alpaca": alpaca_row, "sharegpt": sharegpt_row, "hh_rlhf": hh_row}
-
-
-def prompt_of(name: str, row: dict) -> str:
-    """The first user text of a row, to plant cross-source duplicates."""
-    if name == "alpaca":
-        return row["instruction"]
-    if name == "sharegpt":
-        return next(t["value"] for t in row["conversations"] if t["from"] == "human")
-    return row["chosen"].split("\n\nHuman: ", 2)[1].split("\n\nAssistant:")[0]
-
-
-def source_lines(name: str, n: int, seed: int, shared: list[str]) -> Iterator[bytes]:
-    """`n` JSONL lines of one source: fresh rows, exact repeats, cross-source copies, bad lines."""
-    rng = random.Random(f"{seed}:{name}")
-    text = Text(rng)
-    make = ROWS[name]
-    recent: list[bytes] = []
-    bad = set(rng.sample(range(n), max(1, n * MALFORMED_PER_100K // 100_000)))
-    for i in range(n):
-        roll = rng.random()
-        if i in bad:
-            line = orjson.dumps(make(text))
-            yield line[: len(line) // 2] + b"\n"  # a truncated line
-            continue
-        if roll < DUP_RATE and recent:
-            yield recent[rng.randrange(len(recent))]
-            continue
-        row = make(text)
-        if name == "sharegpt" and roll < DUP_RATE + CROSS_DUP_RATE and shared:
-            row["conversations"] = [
-                {"from": "human", "value": shared[rng.randrange(len(shared))]},
-                {"from": "gpt", "value": text.reply(30, 160)},
-            ]
-        elif name == "alpaca" and roll > 1 - CROSS_DUP_RATE and not row["input"]:
-            shared.append(row["instruction"])
-        line = orjson.dumps(row) + b"\n"
-        if len(recent) < 50_000 and rng.random() < 0.1:
-            recent.append(line)
-        yield line
-
-
-def generate(rows: int, seed: int = 1234) -> dict[str, Path]:
-    """The data files for `rows` input rows (cached by size and generator version)."""
-    folder = WORK / f"data_{rows}"
-    stamp = folder / "stamp.json"
-    paths = {name: folder / f"{name}.jsonl" for name in SHARES}
-    want = {"version": GENERATOR_VERSION, "rows": rows, "seed": seed}
-    if stamp.exists() and json.loads(stamp.read_text()) == want:
-        return paths
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    counts = {name: round(rows * share) for name, share in SHARES.items()}
-    counts["hh_rlhf"] += rows - sum(counts.values())
-    shared: list[str] = []
-    for name, path in paths.items():
-        with open(path, "wb", buffering=1 << 20) as fh:
-            fh.writelines(source_lines(name, counts[name], seed, shared))
-    stamp.write_text(json.dumps(want))
-    return paths
-
+LABELS = ("floor", "postmix", "postmix general", "postmix ray", "convmerge")
 
 # ---------------------------------------------------------------- measuring
 
@@ -183,42 +52,57 @@ class Run:
     label: str
     seconds: float
     cpu_seconds: float  # user + system of the whole tree: less sensitive to other load
-    peak_rss: int
+    peak_rss: int  # summed over the process tree
     peak_pss: int
+    peak_largest: int  # RSS of the largest single process
     returncode: int
     rows: int
     load: float  # 1-minute load average when the run ended
+    inner: float | None = None  # `prepare()` seconds from the manifest (postmix runs)
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds
 
 
-def tree_memory(proc: psutil.Process) -> tuple[int, int]:
-    """(RSS, PSS) of a process and all its descendants.
+@dataclass
+class Sample:
+    rss: int = 0
+    pss: int = 0
+    largest: int = 0
+
+
+def tree_sample(proc: psutil.Process, cpu: dict[int, float]) -> Sample:
+    """Memory of a process and all its descendants; records each one's CPU seconds in `cpu`.
 
     RSS counts a page shared by forked workers in each process that maps it; PSS
     splits shared pages between them, so summed over the tree it is the memory
-    the job really holds.
+    the job really holds. CPU is sampled too because Ray's daemons are not
+    waited for, so `getrusage` misses them.
     """
-    rss = pss = 0
+    out = Sample()
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0, 0
+        return out
     for p in procs:
         try:
-            info = p.memory_full_info()
+            with p.oneshot():
+                info = p.memory_full_info()
+                times = p.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        rss += info.rss
-        pss += info.pss
-    return rss, pss
+        out.rss += info.rss
+        out.pss += info.pss
+        out.largest = max(out.largest, info.rss)
+        cpu[p.pid] = times.user + times.system
+    return out
 
 
 def measure(label: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str]) -> Run:
-    """Wall time, CPU time and peak whole-tree RSS (sampled every SAMPLE_S s) of a command."""
-    peak = peak_pss = 0
+    """Wall time, CPU time and peak memory (sampled every SAMPLE_S s) of a command."""
+    peak = Sample()
+    cpu: dict[int, float] = {}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = psutil.Popen(
@@ -228,16 +112,28 @@ def measure(label: str, cmd: list[str], rows: int, cwd: Path, env: dict[str, str
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
-        rss, pss = tree_memory(proc)
-        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+        now = tree_sample(proc, cpu)
+        peak = Sample(
+            max(peak.rss, now.rss), max(peak.pss, now.pss), max(peak.largest, now.largest)
+        )
         time.sleep(SAMPLE_S)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     reader.join()
     if proc.returncode:
         print(f"{label} failed ({proc.returncode}):\n{''.join(err)[-3000:]}", file=sys.stderr)
-    return Run(label, seconds, cpu, peak, peak_pss, proc.returncode, rows, os.getloadavg()[0])
+    return Run(
+        label,
+        seconds,
+        max(waited, sum(cpu.values())),
+        peak.rss,
+        peak.pss,
+        peak.largest,
+        proc.returncode,
+        rows,
+        os.getloadavg()[0],
+    )
 
 
 FLOOR = """
@@ -253,29 +149,6 @@ for path in sys.argv[1:]:
             rows += 1
 print(rows, bad)
 """
-
-
-def postmix_recipe(paths: dict[str, Path], out: Path) -> str:
-    datasets = [
-        {
-            "name": name,
-            "source": str(path),
-            "format_converter": CONVERTERS[name],
-            "mix_ratio": SHARES[name],
-            "priority": len(SHARES) - i,
-            "filters": [{"type": "length", "min_length": 10, "max_length": 20000}],
-        }
-        for i, (name, path) in enumerate(paths.items())
-    ]
-    recipe = {
-        "metadata": {"phase": "bench", "kind": "sft"},
-        "seed": 42,
-        "datasets": datasets,
-        "dedup": {"exact": True},
-        "validation": {"ratio": 0.01, "seed": 42},
-        "output": {"dir": str(out), "schema": "messages", "file_format": "jsonl"},
-    }
-    return json.dumps(recipe, indent=2)  # JSON is YAML
 
 
 def convmerge_recipe(paths: dict[str, Path], total: int, out: Path) -> str:
@@ -312,18 +185,32 @@ def median_run(runs: list[Run]) -> Run:
 
 
 def repeated(
-    label: str, cmd: list[str], rows: int, cwd: Path, repeat: int, fresh: Callable[[], None]
+    label: str,
+    cmd: list[str],
+    rows: int,
+    cwd: Path,
+    repeat: int,
+    fresh: Callable[[], None],
+    env: dict[str, str] | None = None,
+    manifest: Path | None = None,
 ) -> Run:
     """`repeat` runs of a command from a clean state; the median one."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})}
     runs = []
     for _ in range(repeat):
         fresh()
-        runs.append(measure(label, cmd, rows, cwd, env))
+        run = measure(label, cmd, rows, cwd, env)
+        if manifest is not None and manifest.exists():
+            run.inner = json.loads(manifest.read_text()).get("seconds")
+        runs.append(run)
     return median_run(runs)
 
 
-def bench(rows: int, repeat: int, with_convmerge: bool, num_proc: int | None) -> list[Run]:
+def clean(path: Path) -> Callable[[], None]:
+    return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+def bench(rows: int, args: argparse.Namespace) -> list[Run]:
     t0 = time.perf_counter()
     paths = generate(rows)
     size = sum(p.stat().st_size for p in paths.values())
@@ -334,22 +221,29 @@ def bench(rows: int, repeat: int, with_convmerge: bool, num_proc: int | None) ->
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     floor = [sys.executable, "-c", FLOOR, *map(str, paths.values())]
-    results = [repeated("floor", floor, rows, run_dir, repeat, lambda: None)]
+    results = [repeated("floor", floor, rows, run_dir, args.repeat, lambda: None)]
 
     out = run_dir / "postmix_out"
     recipe = run_dir / "postmix.yaml"
     recipe.write_text(postmix_recipe(paths, out))
     # No HTML/Markdown report: convmerge writes none, and it is not part of the data job.
     cmd = [sys.executable, "-m", "postmix", "prepare", str(recipe), "--no-progress", "--no-report"]
-    cmd += ["--num-proc", str(num_proc)] if num_proc else []
-    results.append(
-        repeated("postmix", cmd, rows, run_dir, repeat, lambda: shutil.rmtree(out, True))
-    )
-    manifest = json.loads((out / "manifest.json").read_text())
-    totals = manifest["totals"]
-    print(f"postmix kept {totals['kept']:,} of {totals['read']:,} rows")
+    cmd += ["--num-proc", str(args.num_proc)] if args.num_proc else []
+    variants = [("postmix", [], {}, args.repeat)]
+    if not args.no_general:
+        variants.append(("postmix general", [], {"POSTMIX_FAST_PATH": "0"}, 1))
+    if not args.no_ray:
+        variants.append(("postmix ray", ["--executor", "ray"], {"RAY_AUTH_MODE": "disabled"}, 1))
+    manifest = out / "manifest.json"
+    for label, extra, env, times in variants:
+        results.append(
+            repeated(label, cmd + extra, rows, run_dir, times, clean(out), env, manifest)
+        )
+        if label == "postmix":
+            totals = json.loads(manifest.read_text())["totals"]
+            print(f"postmix kept {totals['kept']:,} of {totals['read']:,} rows")
 
-    if with_convmerge:
+    if not args.no_convmerge:
         cm_out = run_dir / "convmerge_out"
         cm_recipe = run_dir / "convmerge.yaml"
         cm_recipe.write_text(
@@ -361,31 +255,33 @@ def bench(rows: int, repeat: int, with_convmerge: bool, num_proc: int | None) ->
             (run_dir / "convmerge.lock.json").unlink(missing_ok=True)
 
         cmd = [sys.executable, "-m", "convmerge", "run", str(cm_recipe)]
-        results.append(repeated("convmerge", cmd, rows, run_dir, repeat, fresh))
+        results.append(repeated("convmerge", cmd, rows, run_dir, args.convmerge_repeat, fresh))
     for r in results:
         status = "" if r.returncode == 0 else f" (exit {r.returncode})"
+        inner = f"  prepare() {r.inner:6.2f} s" if r.inner is not None else ""
         print(
-            f"  {r.label:10s} {r.seconds:7.2f} s  {r.rate:11,.0f} rows/s  "
+            f"  {r.label:16s} {r.seconds:7.2f} s  {r.rate:9,.0f} rows/s  "
             f"CPU {r.cpu_seconds:7.2f} s  peak RSS {r.peak_rss / 2**20:5.0f} MiB  "
-            f"PSS {r.peak_pss / 2**20:5.0f} MiB  "
-            f"load {r.load:.1f}{status}"
+            f"PSS {r.peak_pss / 2**20:5.0f} MiB  largest {r.peak_largest / 2**20:5.0f} MiB"
+            f"{inner}  load {r.load:.1f}{status}"
         )
     return results
 
 
 def table(all_runs: dict[int, list[Run]]) -> str:
     lines = [
-        "| rows | tool | wall s | rows/s | CPU s | peak RSS MiB | peak PSS MiB | wall vs floor "
-        "| wall vs postmix | CPU vs postmix | load |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | tool | wall s | prepare() s | rows/s | CPU s | peak RSS MiB (tree / largest) "
+        "| peak PSS MiB | wall vs floor | wall vs postmix | CPU vs postmix | load |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rows, runs in all_runs.items():
         by = {r.label: r for r in runs}
         for r in runs:
+            inner = f"{r.inner:.2f}" if r.inner is not None else ""
             lines.append(
-                f"| {rows:,} | {r.label} | {r.seconds:.2f} | {r.rate:,.0f} | {r.cpu_seconds:.1f} | "
-                f"{r.peak_rss / 2**20:.0f} | {r.peak_pss / 2**20:.0f} | "
-                f"{r.seconds / by['floor'].seconds:.1f}x | "
+                f"| {rows:,} | {r.label} | {r.seconds:.2f} | {inner} | {r.rate:,.0f} | "
+                f"{r.cpu_seconds:.1f} | {r.peak_rss / 2**20:.0f} / {r.peak_largest / 2**20:.0f} | "
+                f"{r.peak_pss / 2**20:.0f} | {r.seconds / by['floor'].seconds:.1f}x | "
                 f"{r.seconds / by['postmix'].seconds:.2f}x | "
                 f"{r.cpu_seconds / by['postmix'].cpu_seconds:.2f}x | {r.load:.1f} |"
             )
@@ -395,27 +291,27 @@ def table(all_runs: dict[int, list[Run]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the median is kept")
+    parser.add_argument("--repeat", type=int, default=1, help="floor and postmix runs (median)")
+    parser.add_argument("--convmerge-repeat", type=int, default=1, help="convmerge runs (median)")
     parser.add_argument("--num-proc", type=int, default=None, help="postmix workers")
     parser.add_argument("--no-convmerge", action="store_true", help="skip the convmerge run")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
+    parser.add_argument("--no-general", action="store_true", help="skip the fast-path-off run")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"{platform.processor() or platform.machine()}, {cores} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
     )
-    all_runs = {
-        rows: bench(rows, args.repeat, not args.no_convmerge, args.num_proc) for rows in args.rows
-    }
+    all_runs = {rows: bench(rows, args) for rows in args.rows}
     print("\n" + table(all_runs))
     if len(all_runs) > 1:
-        postmix = [next(r for r in runs if r.label == "postmix") for runs in all_runs.values()]
-        growth = postmix[-1].peak_rss / postmix[0].peak_rss
-        pss_growth = postmix[-1].peak_pss / postmix[0].peak_pss
         first, last = args.rows[0], args.rows[-1]
+        a, b = (next(r for r in all_runs[n] if r.label == "postmix") for n in (first, last))
         print(
-            f"\npostmix peak RSS grows {growth:.2f}x (PSS {pss_growth:.2f}x) "
-            f"from {first:,} to {last:,} rows"
+            f"\npostmix peak RSS grows {b.peak_rss / a.peak_rss:.2f}x (PSS "
+            f"{b.peak_pss / a.peak_pss:.2f}x, largest process "
+            f"{b.peak_largest / a.peak_largest:.2f}x) from {first:,} to {last:,} rows"
         )
 
 
