@@ -282,6 +282,13 @@ def test_lane_only_for_chains_it_can_fuse(change: dict[str, Any]) -> None:
     assert fast.lane(plan, chains.build(plan)) is None
 
 
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_lane_converts_with_the_fast_function(name: str) -> None:
+    plan = SourcePlan(**{**plan_of("messages", "auto", [LENGTH]).__dict__, "converter": name})
+    lane = fast.lane(plan, chains.build(plan))
+    assert lane is not None and lane.fast is FAST[name]
+
+
 def test_switch_turns_the_lane_off(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = plan_of("messages", "auto", [LENGTH])
     assert fast.lane(plan, chains.build(plan)) is not None

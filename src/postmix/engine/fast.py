@@ -36,6 +36,7 @@ from postmix.dedup.keys import exact_key, resolve
 from postmix.engine.chain import Chain, FilterStep, IdentifyStep, WritableStep
 from postmix.engine.contracts import SourcePlan
 from postmix.engine.ledger import Ledger
+from postmix.formats.base import NoOptions
 from postmix.formats.fast import FAST, FastFn
 from postmix.recipe import StepList
 from postmix.report.stats import ReasoningTally
@@ -296,5 +297,11 @@ def lane(plan: SourcePlan, chain: Chain) -> Lane | None:
         by_prompt=plan.dedup_key is not None and resolve(plan.dedup_key, "sft") == "prompt",
         schema=plan.schema,
         source=plan.name,
-        fast=FAST.get(plan.converter) if chain.converter.convert is not None else None,
+        fast=FAST.get(plan.converter) if _optionless(chain) else None,
     )
+
+
+def _optionless(chain: Chain) -> bool:
+    """A fast row converter stands in only for a per-row converter without options: an
+    option it does not know of could change the records."""
+    return chain.converter.convert is not None and chain.converter.options is NoOptions
