@@ -101,10 +101,15 @@ def test_alpaca_and_pairs_entries(tmp_path: Path) -> None:
     assert all(len(r["conversations"]) % 2 == 1 for r in ds)  # ranking: odd turns
 
 
-def test_disk_entries_name_the_single_arrow_shard(tmp_path: Path) -> None:
-    out, _ = glued(tmp_path, "sft", "sharegpt", "disk")
-    entry = json.loads((out / LLAMAFACTORY).read_text())["t_train"]
-    assert entry["file_name"].endswith(".arrow") and len(lf_load(out, entry)) == 19
+def test_disk_outputs_get_axolotl_glue_and_a_reason_for_llamafactory(tmp_path: Path) -> None:
+    """LLaMA-Factory 0.9.5 pins datasets<=4.0, which cannot read what datasets 4.8+ saves."""
+    out, written = glued(tmp_path, "sft", "sharegpt", "disk")
+    assert written == [AXOLOTL]
+    item = yaml.safe_load((out / AXOLOTL).read_text())["datasets"][0]
+    assert item["ds_type"] == "arrow" and item["path"].endswith(".arrow")
+    assert len(datasets.load_dataset("arrow", data_files=item["path"], split="train")) == 19
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert any("file_format: parquet" in n for n in notes(out, manifest))
 
 
 def test_axolotl_snippets_name_loadable_files_and_fields(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ Each entry is derived from what was written, not from the recipe alone:
 LLaMA-Factory fails on a mapped column that no row holds (`system`, `tools`,
 `history`), so a column is mapped only when some row of the split has it.
 LLaMA-Factory loads `file_name` relative to its `dataset_dir` and refuses a
-folder of mixed file types, so entries name the split files themselves (a
-`disk` split by its single Arrow shard): `dataset_dir: OUTPUT_DIR` works on
-the output dir as it is. Entries cover the layouts both tools read as they
-are (sharegpt and alpaca for LLaMA-Factory; chats, alpaca and pairs for
-axolotl); others get no entry and a line in `notes()`.
+folder of mixed file types, so entries name the split files themselves and
+`dataset_dir: OUTPUT_DIR` works on the output dir as it is. `disk` outputs get
+no LLaMA-Factory entry: its 0.9.5 pins datasets<=4.0, which cannot read them.
+Entries cover the layouts both tools read as they are (sharegpt and alpaca for
+LLaMA-Factory; chats, alpaca and pairs for axolotl); others get no entry and a
+line in `notes()`.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def layout(out_dir: Path, manifest: dict[str, Any]) -> Layout:
 
 def _llamafactory_entry(lay: Layout, split: Split) -> dict[str, Any] | None:
     """One `dataset_info.json` entry (LLaMA-Factory's DatasetAttr fields) or None."""
+    if split.builder == "arrow":  # LLaMA-Factory pins datasets<=4.0, which cannot read these
+        return None
     cols = {k: k for k in ("system", "history") if k in lay.columns}
     if "tools" in lay.columns and lay.text_tools:
         cols["tools"] = "tools"
@@ -187,7 +190,12 @@ def notes(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
     """What the glue leaves out for this output, and why (for the dataset card)."""
     lay = layout(out_dir, manifest)
     out = []
-    if not llamafactory_info(out_dir, manifest):
+    if any(s.builder == "arrow" for s in lay.splits) and lay.schema in ("sharegpt", "alpaca"):
+        out.append(
+            "LLaMA-Factory: no `dataset_info.json` for a `disk` output (LLaMA-Factory 0.9.5 "
+            "pins datasets<=4.0, which cannot read it); prepare with `file_format: parquet`."
+        )
+    elif not llamafactory_info(out_dir, manifest):
         out.append(
             "LLaMA-Factory: no `dataset_info.json` entry for the "
             f"`{lay.schema}` schema ({lay.kind}); prepare with `schema: sharegpt` or `alpaca`."
