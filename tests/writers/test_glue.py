@@ -64,6 +64,20 @@ def test_no_system_column_when_no_record_has_one(tmp_path: Path) -> None:
     assert all(e["columns"] == {"messages": "conversations"} for e in info.values())
 
 
+def test_columns_are_decided_per_split(tmp_path: Path) -> None:
+    """A system prompt only in train: the validation entry must not map `system` (LLaMA-Factory
+    reads `example["system"]` and fails on a file without that column)."""
+    rows = sft_rows(24, system=False, tools=False)
+    rows[0]["messages"].insert(0, {"role": "system", "content": "Be brief."})
+    out, _ = glued(tmp_path, "sft", "sharegpt", "jsonl", rows=rows)
+    info = json.loads((out / LLAMAFACTORY).read_text())
+    for entry in info.values():
+        ds = lf_load(out, entry)
+        has = "system" in ds.column_names and any(ds["system"])
+        assert ("system" in entry["columns"]) == has, entry
+    assert "system" in info["t_train"]["columns"] or "system" in info["t_validation"]["columns"]
+
+
 def test_jsonl_tools_are_json_text_as_llamafactory_reads_them(tmp_path: Path) -> None:
     out, _ = glued(tmp_path, "sft", "sharegpt", "jsonl")
     info = json.loads((out / LLAMAFACTORY).read_text())

@@ -51,7 +51,7 @@ class Layout:
     schema: str
     packed: bool
     splits: tuple[Split, ...]
-    columns: frozenset[str]  # optional columns (OPTIONAL) that some row fills
+    columns: dict[str, frozenset[str]]  # per split: optional columns some row of it fills
     text_tools: bool  # every `tools` value is JSON text, as LLaMA-Factory reads them
 
 
@@ -70,17 +70,17 @@ def _splits(out_dir: Path, manifest: dict[str, Any]) -> Iterator[Split]:
             yield Split(o["split"], o["path"], builder, o["path"])
 
 
-def _filled(out_dir: Path, splits: tuple[Split, ...]) -> tuple[frozenset[str], bool]:
-    """(OPTIONAL columns some row holds a value in, whether every `tools` value is JSON text)."""
+def _filled(out_dir: Path, split: Split) -> tuple[frozenset[str], bool]:
+    """(OPTIONAL columns some row of the split holds a value in, whether every `tools` value
+    is JSON text)."""
     from postmix.report.stats import iter_rows
 
     seen: set[str] = set()
     text_tools = True
-    for split in splits:
-        for row in iter_rows(out_dir / split.output):
-            seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
-            if row.get("tools") and not isinstance(row["tools"], str):
-                text_tools = False
+    for row in iter_rows(out_dir / split.output):
+        seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
+        if row.get("tools") and not isinstance(row["tools"], str):
+            text_tools = False
     return frozenset(seen), text_tools
 
 
@@ -89,14 +89,17 @@ def layout(out_dir: Path, manifest: dict[str, Any]) -> Layout:
     output = recipe.get("output") or {}
     splits = tuple(_splits(out_dir, manifest))
     schema = output.get("schema", "messages")
-    columns, text_tools = _filled(out_dir, splits) if schema != "tokenized" else (frozenset(), True)
+    filled = {
+        s.name: _filled(out_dir, s) if schema != "tokenized" else (frozenset(), True)
+        for s in splits
+    }
     return Layout(
         kind=(recipe.get("metadata") or {}).get("kind", "sft"),
         schema=schema,
         packed=bool(recipe.get("packing")),
         splits=splits,
-        columns=columns,
-        text_tools=text_tools,
+        columns={name: cols for name, (cols, _) in filled.items()},
+        text_tools=all(text for _, text in filled.values()),
     )
 
 
@@ -104,8 +107,9 @@ def _llamafactory_entry(lay: Layout, split: Split) -> dict[str, Any] | None:
     """One `dataset_info.json` entry (LLaMA-Factory's DatasetAttr fields) or None."""
     if split.builder == "arrow":  # LLaMA-Factory pins datasets<=4.0, which cannot read these
         return None
-    cols = {k: k for k in ("system", "history") if k in lay.columns}
-    if "tools" in lay.columns and lay.text_tools:
+    filled = lay.columns[split.name]
+    cols = {k: k for k in ("system", "history") if k in filled}
+    if "tools" in filled and lay.text_tools:
         cols["tools"] = "tools"
     entry: dict[str, Any] = {"file_name": split.path}
     if lay.schema == "sharegpt" and lay.kind in ("sft", "preference", "kto"):
@@ -150,7 +154,7 @@ def _axolotl_entry(lay: Layout, split: Split, out_dir: Path) -> dict[str, Any] |
     if lay.schema in ("messages", "conversations") and chat and lay.kind == "sft":
         entry.update(type=chat, field_messages=lay.schema, roles_to_train=["assistant"])
         entry["message_property_mappings"] = {"role": "role", "content": "content"}
-        if "tools" in lay.columns:
+        if "tools" in lay.columns[split.name]:
             entry["field_tools"] = "tools"
     elif lay.schema == "messages" and lay.kind == "preference":
         entry.update(type=chat, field_messages="prompt", field_chosen="chosen")
@@ -200,7 +204,7 @@ def notes(out_dir: Path, manifest: dict[str, Any]) -> list[str]:
             "LLaMA-Factory: no `dataset_info.json` entry for the "
             f"`{lay.schema}` schema ({lay.kind}); prepare with `schema: sharegpt` or `alpaca`."
         )
-    elif lay.schema == "sharegpt" and "tools" in lay.columns and not lay.text_tools:
+    elif lay.schema == "sharegpt" and not lay.text_tools:
         out.append(
             "LLaMA-Factory reads `tools` as JSON text, which these rows hold as objects: the "
             "entry leaves `tools` out."
