@@ -55,3 +55,16 @@ def test_validate_reports_the_yaml_path(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2
     assert "datasets[0].mix_ration (line 4)" in result.output and "mix_ratio" in result.output
+
+
+def test_inspect_packed_rows_counts_records_and_tokens(tmp_path: Path) -> None:
+    tok_dir = tmp_path / "tok"
+    bpe_tokenizer(tok_dir)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe(tmp_path, tok_dir, packing=True, max_seq_length=256)))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["prepare", str(path), "-o", str(out), "--no-report"]).exit_code == 0
+    result = runner.invoke(app, ["inspect", str(out), "--tokens", "--sample", "1"])
+    assert result.exit_code == 0, result.output
+    assert "tokens per record" in result.output and "chars per record: p50 0" not in result.output
+    assert "records" in result.output

@@ -22,7 +22,7 @@ from postmix.report import rows
 from postmix.report.stats import iter_rows
 from postmix.report.summary import in_recipe_order
 from postmix.report.terminal import summary
-from postmix.report.tokens import runs
+from postmix.report.tokens import records_of, runs
 from postmix.writers.tokenized import ALIASES
 
 PAIR_IDS = tuple(ALIASES)  # prompt_ids, chosen_ids, rejected_ids
@@ -83,27 +83,34 @@ def render_tokens(row: dict[str, Any], tok: Any) -> Panel:
 def file_summary(
     path: Path, source: str | None, keep: int = 50
 ) -> tuple[Table, list[dict[str, Any]]]:
-    """Rows per source, characters per record, and the first `keep` rows (of `source`)."""
-    counts: Counter[str] = Counter()
+    """Rows and records per source, length per record (tokens for tokenized rows, else
+    characters) and the first `keep` rows (of `source`). A packed row counts each record."""
+    rows_of: Counter[str] = Counter()
+    records: Counter[str] = Counter()
     lengths: list[int] = []
+    unit = "chars"
     samples: list[dict[str, Any]] = []
     for row in iter_rows(path):
-        src = row.get("source", "?")
-        if source and src != source:
+        recs = [r for r in records_of(row) if not source or r.get("source", "?") == source]
+        if not recs:
             continue
-        counts[src] += 1
-        lengths.append(rows.chars(rows.turns(row)))
+        for rec in recs:
+            records[str(rec.get("source", "?"))] += 1
+            counts = rows.token_counts(rec)
+            unit = "tokens" if counts is not None else unit
+            lengths.append(counts[0] if counts is not None else rows.chars(rows.turns(rec)))
+        rows_of[str(recs[0].get("source", "?"))] += 1
         if len(samples) < keep:
             samples.append(row)
-    table = Table(title=f"{path.name}: {sum(counts.values()):,} rows", min_width=72)
+    table = Table(title=f"{path.name}: {sum(rows_of.values()):,} rows", min_width=72)
     table.add_column("source")
-    table.add_column("rows", justify="right")
-    for name, n in counts.most_common():
+    table.add_column("records", justify="right")
+    for name, n in records.most_common():
         table.add_row(name, f"{n:,}")
     if lengths:
         lengths.sort()
         at = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
-        table.caption = f"chars per record: p50 {at(0.5):,}  p90 {at(0.9):,}  max {lengths[-1]:,}"
+        table.caption = f"{unit} per record: p50 {at(0.5):,}  p90 {at(0.9):,}  max {lengths[-1]:,}"
     return table, samples
 
 
