@@ -64,7 +64,7 @@ class Sample:
     packed: list[tuple[int, int]] = field(default_factory=list)  # (tokens, records) per row
 
 
-def _batches(path: Path) -> Iterator[Any]:
+def batches(path: Path) -> Iterator[Any]:
     """Arrow record batches of a Parquet file or of a `save_to_disk` split folder."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -96,7 +96,7 @@ def iter_rows(path: Path, stride: int = 1, start: int = 0) -> Iterator[rows.Row]
     import pyarrow as pa
 
     n = start
-    for batch in _batches(path):
+    for batch in batches(path):
         pick = range((-n) % stride, batch.num_rows, stride)
         if len(pick):
             yield from batch.take(pa.array(pick)).to_pylist()

@@ -14,12 +14,14 @@ line in `notes()`.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 LLAMAFACTORY = "dataset_info.json"
@@ -72,16 +74,68 @@ def _splits(out_dir: Path, manifest: dict[str, Any]) -> Iterator[Split]:
 
 def _filled(out_dir: Path, split: Split) -> tuple[frozenset[str], bool]:
     """(OPTIONAL columns some row of the split holds a value in, whether every `tools` value
-    is JSON text)."""
-    from postmix.report.stats import iter_rows
+    is JSON text). Cached by file and modification time: the card and the glue both ask."""
+    path = out_dir / split.output
+    stat = path.stat()
+    return _scan(str(path), (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _scan(path: str, _stamp: tuple[int, int]) -> tuple[frozenset[str], bool]:
+    """JSONL: only lines that mention an optional key are parsed. Parquet / Arrow: only the
+    optional columns are read, as Arrow arrays."""
+    if path.endswith(".jsonl"):
+        return _scan_jsonl(Path(path))
+    from postmix.report.stats import batches
 
     seen: set[str] = set()
     text_tools = True
-    for row in iter_rows(out_dir / split.output):
-        seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
-        if row.get("tools") and not isinstance(row["tools"], str):
-            text_tools = False
+    for batch in batches(Path(path)):
+        for name in OPTIONAL:
+            if name not in batch.schema.names or name in seen:
+                continue
+            column = batch.column(name)
+            if name == "tools" and not _is_text(column.type):
+                text_tools = False
+            if _any_value(column):
+                seen.add(name)
     return frozenset(seen), text_tools
+
+
+def _scan_jsonl(path: Path) -> tuple[frozenset[str], bool]:
+    keys = [f'"{k}"'.encode() for k in OPTIONAL]
+    seen: set[str] = set()
+    text_tools = True
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not any(k in line for k in keys):
+                continue
+            row = orjson.loads(line)
+            seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
+            if row.get("tools") and not isinstance(row["tools"], str):
+                text_tools = False
+    return frozenset(seen), text_tools
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _any_value(column: Any) -> bool:
+    """Whether an Arrow column holds a value that is not null, empty text or an empty list."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    valid = column.drop_null()
+    if not len(valid):
+        return False
+    if _is_text(column.type):
+        return bool(pc.any(pc.not_equal(pc.utf8_length(valid), 0)).as_py())
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        return bool(pc.any(pc.greater(pc.list_value_length(valid), 0)).as_py())
+    return True
 
 
 def layout(out_dir: Path, manifest: dict[str, Any]) -> Layout:
