@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from postmix.train.data import DataError, load_data, schema_of, seq_lengths, trained_tokens
+from postmix.train.data import DataError, load_data, schema_of, trained_tokens
+from postmix.train.rows import seq_lengths
 from tests.conftest import shared_file
 from tests.train.conftest import GSM8K, prepare, tiny_config
 

@@ -16,7 +16,8 @@ import torch
 
 from postmix.tokenize import IGNORE
 from postmix.train.common import load_model
-from postmix.train.data import load_data, message_rows, open_prepared, to_record
+from postmix.train.data import load_data, message_rows, open_prepared
+from postmix.train.rows import to_record
 from postmix.train.sft import build_trainer, run_sft
 from tests.conftest import shared_file
 from tests.train.conftest import ALPACA, logged, prepare, tiny_config
