@@ -22,7 +22,7 @@ import yaml
 from postmix import formats
 from postmix.dedup.keys import exact_key
 from postmix.engine import chain as chains
-from postmix.engine import fast
+from postmix.engine import fast, plan
 from postmix.engine.contracts import SourcePlan
 from postmix.engine.ledger import Ledger
 from postmix.formats.base import ConvertContext
@@ -329,19 +329,34 @@ def outputs(out: Path) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("num_proc", [1, 2])
+def build(root: Path, **kwargs: Any) -> dict[str, bytes]:
+    """Every output file of the mixed recipe, prepared into `root/out` (the card names it)."""
+    recipe = parse(yaml.safe_dump(mixed_recipe(root)))
+    manifest = prepare(recipe, root / "out", force=True, progress=False, report=False, **kwargs)
+    assert_accounted(manifest)
+    return outputs(root / "out")
+
+
 def test_prepare_same_bytes_with_and_without_the_lane(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, num_proc: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recipe = parse(yaml.safe_dump(mixed_recipe(tmp_path)))
-    out = tmp_path / "out"
+    monkeypatch.setattr(plan, "SHARD_BYTES", 2048)  # several shard tasks per source
     got = {}
     for switch in ("1", "0"):
         monkeypatch.setenv(fast.SWITCH, switch)
-        manifest = prepare(recipe, out, num_proc=num_proc, force=True, progress=False, report=False)
-        assert_accounted(manifest)
-        got[switch] = outputs(out)
-    assert got["1"] == got["0"]
-    removed = got["1"]["removed.jsonl"].decode()
+        for num_proc in (1, 2):
+            got[switch, num_proc] = build(tmp_path, num_proc=num_proc)
+    first = got["1", 1]
+    assert all(files == first for files in got.values())
+    removed = first["removed.jsonl"].decode()
     assert "structure:empty_turn" in removed and "duplicate" in removed and "length" in removed
-    assert got["1"]["quarantine.jsonl"].count(b"\n") >= len(ROWS)
+    assert first["quarantine.jsonl"].count(b"\n") >= len(ROWS)
+
+
+def test_prepare_same_bytes_on_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a local test cluster
+    monkeypatch.setattr(plan, "SHARD_BYTES", 2048)
+    on_ray = build(tmp_path, executor="ray")
+    monkeypatch.setenv(fast.SWITCH, "0")
+    assert on_ray == build(tmp_path, num_proc=1)
