@@ -9,6 +9,7 @@ lane on and off (`POSTMIX_FAST_PATH=0`) and every output file must be equal.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import random
@@ -30,7 +31,7 @@ from postmix.formats.fast import FAST
 from postmix.prepare import prepare
 from postmix.recipe import parse
 from postmix.report.stats import ReasoningTally
-from postmix.schema import InvalidRow, message, record, text_length
+from postmix.schema import InvalidRow, Skip, message, record, text_length
 from postmix.writers.schemas import SCHEMAS
 from tests.conftest import shared_file
 from tests.test_pipeline import assert_accounted, write_jsonl
@@ -287,6 +288,19 @@ def test_lane_converts_with_the_fast_function(name: str) -> None:
     plan = SourcePlan(**{**plan_of("messages", "auto", [LENGTH]).__dict__, "converter": name})
     lane = fast.lane(plan, chains.build(plan))
     assert lane is not None and lane.fast is FAST[name]
+
+
+def test_stream_collects_young_objects_rarely_and_restores_the_setting() -> None:
+    plan_ = SourcePlan(**{**plan_of("messages", "auto", [LENGTH]).__dict__, "converter": "dolly"})
+    lane = fast.lane(plan_, chains.build(plan_))
+    assert lane is not None
+    before = gc.get_threshold()
+    seen = []
+    for pos, rec in lane.stream(enumerate(ROWS["dolly"])):
+        seen.append(gc.get_threshold()[0])
+        assert isinstance(rec, (dict, InvalidRow, Skip)), pos
+    assert seen and min(seen) >= fast.GC_YOUNG
+    assert gc.get_threshold() == before
 
 
 def test_switch_turns_the_lane_off(monkeypatch: pytest.MonkeyPatch) -> None:

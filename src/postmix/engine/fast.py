@@ -24,8 +24,10 @@ give the same bytes.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -49,6 +51,7 @@ SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gi
 _HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 _TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
 _EXCHANGE = ("user", "assistant")  # the most common role sequence: the prompt is the first turn
+GC_YOUNG = 10_000  # allocations between young-generation collections during shard work
 _FREE = frozenset({"messages", "conversations"})  # schemas the writable step never drops from
 
 
@@ -76,17 +79,23 @@ class Lane:
     _roles: dict[tuple[str, ...], str | None] = field(default_factory=dict)
 
     def stream(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        """`Converter.stream`, with rows in the common shape converted by the fast function."""
+        """`Converter.stream`, with rows in the common shape converted by the fast function.
+
+        While it runs (the whole shard task), the cyclic garbage collector looks at
+        young objects every GC_YOUNG allocations instead of every 700: rows and
+        records form no reference cycles, and those passes cost ~9% of shard work.
+        """
         conv, ctx, fast = self.chain.converter, self.chain.ctx, self.fast
-        if fast is None:
-            yield from conv.stream(rows, ctx)
-            return
-        for pos, row in rows:
-            out = fast(row)
-            if out is None:
-                yield from conv.stream(((pos, row),), ctx)
-            else:
-                yield pos, out
+        with _rare_collections():
+            if fast is None:
+                yield from conv.stream(rows, ctx)
+                return
+            for pos, row in rows:
+                out = fast(row)
+                if out is None:
+                    yield from conv.stream(((pos, row),), ctx)
+                else:
+                    yield pos, out
 
     def flush(
         self,
@@ -223,6 +232,17 @@ class Lane:
         else:
             text = "\n".join(m["content"] for m in msgs[:upto] if m["role"] != "system")
         return xxhash.xxh3_64_intdigest(dedup_bytes(text))
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Collect young objects every GC_YOUNG allocations for a while (see `Lane.stream`)."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_YOUNG), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _walk(rec: dict[str, Any]) -> tuple[int, bool, tuple[str, ...]] | None:
