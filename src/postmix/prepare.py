@@ -32,6 +32,7 @@ from postmix.recipe import Recipe
 from postmix.recipe.checks import planned_outputs
 from postmix.steps import Resources
 from postmix.writers.commit import OutputCommit, tidy
+from postmix.writers.glue import write_glue
 from postmix.writers.overlap import check_sources_outside
 from postmix.writers.verify import VerifyError, verify
 
@@ -102,6 +103,7 @@ def prepare(
         outputs.write_json(stage.dir / "manifest.json", doc)
         from postmix.report import write_card, write_report
 
+        write_glue(stage.dir, doc, target=stage.target)
         (write_report if report else write_card)(stage.dir, doc, target=stage.target)
         stage.commit()
     return doc
