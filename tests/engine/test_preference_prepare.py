@@ -70,3 +70,24 @@ def test_keep_all_keeps_every_judgment(tmp_path: Path) -> None:
     }
     manifest, _ = run(tmp_path, recipe, num_proc=1)
     assert manifest["sources"]["mt"]["kept"] == 6
+
+
+def test_the_summary_names_the_key_and_shows_the_judgments_in_80_columns(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from postmix.report.terminal import summary
+
+    write_jsonl(tmp_path / "mt.jsonl", battles())
+    recipe = {
+        "metadata": {"kind": "preference"},
+        "datasets": [
+            {"name": "mt", "source": str(tmp_path / "mt.jsonl"), "format_converter": "arena"}
+        ],
+    }
+    manifest, _ = run(tmp_path, recipe, num_proc=1)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(summary(manifest))
+    text = console.export_text()
+    assert "exact dedup key: auto (preference: pair)" in text
+    assert "resolved" in text and "conflicts" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -157,7 +157,15 @@ def check_funnel(manifest: dict[str, Any], page: Page, report_md: str) -> None:
 
 
 def check_page(out: Path, manifest: dict[str, Any], page: Page) -> None:
-    assert page.sections == SECTIONS
+    facts = any(
+        "pairs" in s or "reasoning" in s or "notes" in s for s in manifest["sources"].values()
+    )
+    expected = [
+        *SECTIONS[:3],
+        *(["facts"] if facts or manifest.get("warnings") else []),
+        *SECTIONS[3:],
+    ]
+    assert page.sections == expected
     by_section = [section for section, _ in page.images]
     with_rows = [n for n, s in manifest["sources"].items() if s["mix"]["achieved"]]
     assert by_section == ["funnel", "mix", *["distributions"] * len(with_rows)]

@@ -24,6 +24,7 @@ class Report:
     sample: stats.Sample
     examples: examples.Collected
     unit: str
+    facts: summary.Table | None = None
     target: Path | None = None  # where the outputs live once committed (out_dir: staging)
 
     @property
@@ -100,6 +101,7 @@ def build(
         sample=sample,
         examples=examples.collect(out_dir, manifest, sample, decode=decoder(out_dir, manifest)),
         unit=summary.length_unit(sample),
+        facts=summary.facts_table(manifest),
         target=target,
     )
 

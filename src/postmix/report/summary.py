@@ -235,5 +235,35 @@ def distribution_table(manifest: dict[str, Any], sample: Sample) -> Table:
     return table
 
 
+FACTS = (
+    Column("pairs.pairs", "pairs", "count", "pairs kept"),
+    Column("pairs.ties", "ties", "count", "judged a tie: no preference (dropped)"),
+    Column("pairs.conflicts_resolved", "resolved", "count", "judgments both ways, majority kept"),
+    Column("pairs.conflicting_judgments", "conflicts", "count", "lost a vote or an even split"),
+    Column("pairs.identical_pairs", "identical", "count", "chosen equal to rejected"),
+    Column("pairs.chosen_longer_share", "chosen longer", "share", "share of kept pairs"),
+    Column("pairs.score_margin.median", "margin", "number", "median chosen - rejected score"),
+    Column("reasoning.with_reasoning", "thinking", "count", "records with reasoning"),
+    Column("reasoning.empty_blocks", "empty think", "count", "records with an empty block"),
+    Column("reasoning.chars.mean", "think chars", "number", "mean reasoning length"),
+    Column("reasoning.share.mean", "think share", "share", "reasoning / (reasoning + answer)"),
+    Column("notes.round_trip", "tokenizer lossy", "count", "text the tokenizer cannot hold"),
+    Column("notes.cut_reply", "cut replies", "count", "truncated before their end token"),
+)
+
+
+def facts_table(manifest: dict[str, Any]) -> Table | None:
+    """Pair diagnostics, reasoning and tokenizer facts per source; only the columns some
+    source has (None when there is nothing to show)."""
+    sources = manifest["sources"]
+    columns = [c for c in FACTS if any(lookup(s, c.key) is not None for s in sources.values())]
+    if not columns:
+        return None
+    table = Table(columns)
+    for name, s in sources.items():
+        table.rows.append((name, {c.key: lookup(s, c.key) for c in columns}))
+    return table
+
+
 def length_unit(sample: Sample) -> str:
     return "tokens" if any(d.tokens for d in sample.sources.values()) else "characters"

@@ -13,8 +13,9 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table as RichTable
+from rich.text import Text
 
-from postmix.report.summary import Table, drop_reasons, fmt, lookup
+from postmix.report.summary import Table, drop_reasons, facts_table, fmt, lookup
 
 FLOW = (
     ("read", "read"),
@@ -85,7 +86,22 @@ def removal_table(manifest: dict[str, Any]) -> RichTable | None:
     return out
 
 
+def notes(manifest: dict[str, Any]) -> list[Text]:
+    """The exact-dedup key used and the warnings of the run, one line each."""
+    out = []
+    key = (manifest.get("dedup") or {}).get("exact")
+    if key:
+        out.append(Text(f"exact dedup key: {key}", style="dim"))
+    out.extend(Text(f"warning: {w}", style="yellow") for w in manifest.get("warnings") or [])
+    return out
+
+
 def summary(manifest: dict[str, Any]) -> Group:
-    """Both tables, for `postmix prepare` and `postmix inspect`."""
-    tables = [flow_table(manifest), removal_table(manifest)]
-    return Group(*(t for t in tables if t is not None))
+    """The tables, the dedup key and the warnings, for `postmix prepare` and `postmix inspect`."""
+    facts = facts_table(manifest)
+    tables = [
+        flow_table(manifest),
+        removal_table(manifest),
+        rich_table(facts, "pairs, reasoning, tokenizer") if facts else None,
+    ]
+    return Group(*(t for t in tables if t is not None), *notes(manifest))
