@@ -28,8 +28,8 @@ from typing import Any
 
 from prepare_data import WORK, generate, postmix_recipe
 
+from postmix import prepare as driver
 from postmix.engine import fingerprint, index, outputs, plan, select
-from postmix.prepare import prepare
 from postmix.recipe import parse
 from postmix.writers import commit, verify
 
@@ -43,6 +43,8 @@ PHASES: list[tuple[Any, str, str]] = [
     (outputs, "write_splits", "write the splits (gather spill lines, sha256)"),
     (outputs, "write_side_files", "removed.jsonl, quarantine.jsonl"),
     (outputs, "write_examples", "examples.jsonl"),
+    (outputs, "write_json", "manifest.json"),
+    (driver, "write_glue", "trainer glue (dataset_info.json, axolotl.yaml)"),
     (commit.OutputCommit, "commit", "staged commit (swap the output dir in)"),
 ]
 
@@ -84,10 +86,12 @@ def measure(rows: int, executor: str, num_proc: int | None) -> tuple[list[Phase]
         setattr(owner, attr, timed(phases, label, getattr(owner, attr)))
     import postmix.report as report
 
-    report.write_card = timed(phases, "dataset card (README.md, trainer glue)", report.write_card)
+    report.write_card = timed(phases, "dataset card (README.md)", report.write_card)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    manifest = prepare(recipe, out, num_proc=num_proc, progress=False, report=False, force=True)
+    manifest = driver.prepare(
+        recipe, out, num_proc=num_proc, progress=False, report=False, force=True
+    )
     total = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
