@@ -73,7 +73,11 @@ def prepare(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Read at most N rows per source")] = None,
     strict: Annotated[
-        bool, typer.Option(help="Fail on the first malformed row instead of quarantining")
+        bool,
+        typer.Option(
+            help="Fail instead of warning: on malformed rows (else quarantined), text the "
+            "tokenizer cannot hold, and sources that keep nothing or lose >90% to one reason"
+        ),
     ] = False,
     num_proc: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: all cores)")
