@@ -42,7 +42,14 @@ from postmix.formats.base import NoOptions
 from postmix.formats.fast import FAST, FastFn
 from postmix.recipe import StepList
 from postmix.report.stats import ReasoningTally
-from postmix.schema import dedup_bytes, id_bytes, structure_problem, text_length, uuid_str
+from postmix.schema import (
+    dedup_bytes,
+    id_bytes,
+    prompt_text,
+    structure_problem,
+    text_length,
+    uuid_str,
+)
 from postmix.steps import Batch, Drop
 from postmix.writers.schemas import SCHEMAS
 
@@ -50,7 +57,6 @@ Where = tuple[int, int]
 SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gives the same bytes)
 _HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 _TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
-_EXCHANGE = ("user", "assistant")  # the most common role sequence: the prompt is the first turn
 GC_YOUNG = 10_000  # allocations between young-generation collections during shard work
 _FREE = frozenset({"messages", "conversations"})  # schemas the writable step never drops from
 
@@ -65,6 +71,23 @@ class Check:
     structure: bool = False
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a role sequence alone decides for a plain record: its `structure_problem` when
+    every turn has text, and which turns its prompt joins (`schema.prompt_text`), for the
+    exact-dedup key. Both come from those functions themselves, run on a probe record."""
+
+    problem: str | None
+    prompt: tuple[int, ...]
+
+    @classmethod
+    def of(cls, roles: tuple[str, ...]) -> Shape:
+        msgs = [{"role": role, "content": str(j)} for j, role in enumerate(roles)]
+        probe = {"kind": "sft", "messages": msgs, "chosen": None, "rejected": None, "text": None}
+        text = prompt_text(probe)
+        return cls(structure_problem(probe), tuple(map(int, text.split("\n"))) if text else ())
+
+
 @dataclass
 class Lane:
     """A source's fused chain (see the module doc)."""
@@ -76,7 +99,7 @@ class Lane:
     schema: str
     source: str
     fast: FastFn | None
-    _roles: dict[tuple[str, ...], str | None] = field(default_factory=dict)
+    _shapes: dict[tuple[str, ...], Shape] = field(default_factory=dict)
 
     def stream(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         """`Converter.stream`, with rows in the common shape converted by the fast function.
@@ -131,10 +154,11 @@ class Lane:
                 chars.append(text_length(rec))
             else:
                 n, empty, roles = walk
+                shape = self._shape(roles)
                 m = dumps(rec["messages"])
                 raw = id_bytes(_HEAD + m + _TAIL)
                 rid = rec["id"] = uuid_str(raw)
-                if not self._keeps(i, rec, n, empty, roles, dropped):
+                if not self._keeps(i, rec, n, empty or shape.problem is not None, dropped):
                     continue
                 reasoning.records += 1  # a plain record carries no reasoning: `add` only counts it
                 if fast_line and rec["meta"].get("answer") is None:
@@ -143,7 +167,7 @@ class Lane:
                     )
                 else:
                     lines.append(dumps(to_row(rec), option=line_opt))
-                keys.append(self._key(rec, roles))
+                keys.append(self._key(rec, shape))
                 chars.append(n)
             kept.append(rec)
             ids.append(raw)
@@ -181,15 +205,15 @@ class Lane:
         i: int,
         rec: dict[str, Any],
         n: int,
-        empty: bool,
-        roles: tuple[str, ...],
+        misshaped: bool,
         dropped: list[list[tuple[int, Drop]]],
     ) -> bool:
-        """Whether a plain record passes the filters and the writable check. Where the lane
-        would drop it, the step itself decides, and its verdict is the one recorded."""
+        """Whether a plain record passes the filters and the writable check (`misshaped`: an
+        empty turn or a structure problem of its roles). Where the lane would drop it, the
+        step itself decides, and its verdict is the one recorded."""
         for k, check in enumerate(self.checks, 1):
             if check.structure:
-                passes = not empty and self._role_problem(roles) is None
+                passes = not misshaped
             else:
                 passes = (check.lo is None or n >= check.lo) and (check.hi is None or n <= check.hi)
             if passes:
@@ -206,31 +230,24 @@ class Lane:
             return False
         return True
 
-    def _role_problem(self, roles: tuple[str, ...]) -> str | None:
-        """`structure_problem` of a record with these roles and non-empty text turns."""
-        if roles not in self._roles:
-            msgs = [{"role": role, "content": "x"} for role in roles]
-            probe = {"kind": "sft", "messages": msgs, "chosen": None, "rejected": None}
-            self._roles[roles] = structure_problem(probe)
-        return self._roles[roles]
+    def _shape(self, roles: tuple[str, ...]) -> Shape:
+        """What the role sequence decides, computed once per sequence (see `Shape`)."""
+        shape = self._shapes.get(roles)
+        if shape is None:
+            shape = self._shapes[roles] = Shape.of(roles)
+        return shape
 
-    def _key(self, rec: dict[str, Any], roles: tuple[str, ...]) -> int:
+    def _key(self, rec: dict[str, Any], shape: Shape) -> int:
         """`exact_key` of a plain sft record: the prompt's text, normalized and hashed."""
         if self.key_mode is None:
             return 0
         if not self.by_prompt:
             return exact_key(rec, self.key_mode)
-        msgs = rec["messages"]
-        if roles == _EXCHANGE:
-            return xxhash.xxh3_64_intdigest(dedup_bytes(msgs[0]["content"]))
-        upto = len(msgs)
-        if roles[-1] == "assistant":  # `schema.prompt_messages`: up to the last user turn
-            last_user = max((j for j, role in enumerate(roles) if role == "user"), default=-1)
-            upto = last_user + 1 if last_user >= 0 else upto - 1
-        if upto == 1 and roles[0] != "system":
-            text = msgs[0]["content"]
+        msgs, turns = rec["messages"], shape.prompt
+        if len(turns) == 1:
+            text = msgs[turns[0]]["content"]
         else:
-            text = "\n".join(m["content"] for m in msgs[:upto] if m["role"] != "system")
+            text = "\n".join([msgs[j]["content"] for j in turns])
         return xxhash.xxh3_64_intdigest(dedup_bytes(text))
 
 
