@@ -85,13 +85,9 @@ def sharegpt(row: Any) -> Record | None:
         role = _SHAREGPT_ROLES.get(who) if type(who) is str else None
         if role is None or type(value) is not str:
             return None
-        if role == "assistant":
-            msg = _reply(value)
-            if msg is None:
-                return None
-            msgs.append(msg)
-        else:
-            msgs.append({"role": role, "content": value})
+        if role == "assistant" and value.lstrip().startswith(_OPENERS):
+            return None  # inline reasoning: the converter splits it out
+        msgs.append({"role": role, "content": value})
     return record("sft", msgs)
 
 
