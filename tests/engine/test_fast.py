@@ -367,6 +367,28 @@ def test_prepare_same_bytes_with_and_without_the_lane(
     assert first["quarantine.jsonl"].count(b"\n") >= len(ROWS)
 
 
+def test_prepare_same_bytes_on_real_files(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datasets = [
+        {"name": f"{name}{i}", "source": str(shared_file(shared_data, rel)), "mix_ratio": 1}
+        | {"format_converter": name, "filters": [LENGTH]}
+        for name, files in REAL.items()
+        for i, rel in enumerate(files)
+    ]
+    recipe = parse(yaml.safe_dump({"seed": 5, "datasets": datasets, "validation": {"ratio": 0.1}}))
+    got = {}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(fast.SWITCH, switch)
+        manifest = prepare(recipe, tmp_path / "out", force=True, progress=False, report=False)
+        assert_accounted(manifest)
+        got[switch] = outputs(tmp_path / "out")
+    assert got["1"] == got["0"]
+    sources = manifest["sources"].values()
+    assert sum(s["duplicates"] for s in sources) > 0  # alpaca_en_demo repeats rows
+    assert sum(s["dropped"].get("length", 0) for s in sources) > 0
+
+
 def test_prepare_same_bytes_on_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray", reason="the ray extra is not installed")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a local test cluster
