@@ -9,7 +9,9 @@ rows of it: the staged commit (`OutputCommit.commit`), the sha256s computed
 while writing (estimated from this machine's sha256 speed on the output
 bytes) and a full sha256 verification afterwards (`writers.verify`).
 
-    python benchmarks/prepare_phases.py --rows 1000000 [--executor ray]
+    python benchmarks/prepare_phases.py --rows 1000000 [--executor ray] [--py-spy]
+
+`--py-spy` adds the functions with the most self time over all processes.
 
 `POSTMIX_FAST_PATH=0` in the environment measures the general path.
 """
@@ -20,10 +22,15 @@ import argparse
 import functools
 import hashlib
 import os
+import re
 import resource
 import shutil
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prepare_data import WORK, generate, postmix_recipe
@@ -109,11 +116,40 @@ def measure(rows: int, executor: str, num_proc: int | None) -> tuple[list[Phase]
     return phases, total, workers
 
 
+def py_spy_top(rows: int, top: int = 15) -> str:
+    """The functions with the most self time over the driver and its workers (py-spy at
+    100 Hz on `postmix prepare` as the CLI runs it), as a Markdown table."""
+    folder = WORK / f"phases_{rows}"
+    recipe, raw = folder / "spy.yaml", folder / "spy.txt"
+    recipe.write_text(postmix_recipe(generate(rows), folder / "spy"))
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cli = [sys.executable, "-m", "postmix", "prepare", str(recipe), "--no-progress", "--no-report"]
+    cmd = [spy, "record", "--subprocesses", "-r", "100", "-f", "raw", "-o", str(raw), "--", *cli]
+    subprocess.run(cmd, check=True, capture_output=True)
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frame = stack.rsplit(";", 1)[-1]
+        if frame and not frame.startswith("process "):  # a sample with no Python frame
+            counts[_function(frame)] += int(n)
+    total = sum(counts.values())
+    lines = ["| share of samples | function (self time) |", "|---:|---|"]
+    lines += [f"| {n / total:.1%} | `{name}` |" for name, n in counts.most_common(top)]
+    return "\n".join(lines)
+
+
+def _function(frame: str) -> str:
+    """A py-spy frame as `name (package/module.py)`: no line number, no install prefix."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\(.*/(site-packages|src)/", "(", frame)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--num-proc", type=int, default=None)
+    parser.add_argument("--py-spy", action="store_true", help="also profile a CLI run")
     args = parser.parse_args()
     phases, total, workers = measure(args.rows, args.executor, args.num_proc)
     fast = os.environ.get("POSTMIX_FAST_PATH", "1") != "0"
@@ -127,6 +163,8 @@ def main() -> None:
     for name, _, wall, cpu in sorted(phases, key=lambda p: p[1]):
         cpu_text = f"{workers:.1f} (workers)" if name.startswith("shard work") else f"{cpu:.2f}"
         print(f"| {name} | {wall:.2f} | {wall / total:.1%} | {cpu_text} |")
+    if args.py_spy:
+        print(f"\nSelf time over all processes (py-spy, 100 Hz):\n\n{py_spy_top(args.rows)}")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ whose whole process tree is sampled every 20 ms:
 It prints wall time, CPU time, peak memory (summed over the process tree and
 of its largest process), the share of `prepare()` itself in the wall time
 (the rest is interpreter start, imports and the dataset card) and the ratios,
-as a Markdown table to paste into RESULTS.md. `prepare_phases.py` breaks one
-run down by phase. Not a test.
+as a Markdown table to paste into RESULTS.md; `--profile` then breaks one run
+at the largest size down by phase and by function (`prepare_phases.py`). Not a test.
 
-    python benchmarks/prepare_throughput.py --rows 100000 1000000 --repeat 3
+    python benchmarks/prepare_throughput.py --rows 100000 1000000 --repeat 3 --profile
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pathlib import Path
 import psutil
 from prepare_data import SHARES, WORK, generate, postmix_recipe
 
+HERE = Path(__file__).resolve().parent
 SAMPLE_S = 0.02
 LABELS = ("floor", "postmix", "postmix general", "postmix ray", "convmerge")
 
@@ -297,6 +298,9 @@ def main() -> None:
     parser.add_argument("--no-convmerge", action="store_true", help="skip the convmerge run")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     parser.add_argument("--no-general", action="store_true", help="skip the fast-path-off run")
+    parser.add_argument(
+        "--profile", action="store_true", help="then where the time goes at the largest size"
+    )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
@@ -312,6 +316,14 @@ def main() -> None:
             f"\npostmix peak RSS grows {b.peak_rss / a.peak_rss:.2f}x (PSS "
             f"{b.peak_pss / a.peak_pss:.2f}x, largest process "
             f"{b.peak_largest / a.peak_largest:.2f}x) from {first:,} to {last:,} rows"
+        )
+    if args.profile:  # phases and py-spy's top functions (prepare_phases.py), load sampled there
+        phases = [sys.executable, str(HERE / "prepare_phases.py"), "--rows", str(args.rows[-1])]
+        print(
+            "\n"
+            + subprocess.run(
+                [*phases, "--py-spy"], check=True, capture_output=True, text=True
+            ).stdout
         )
 
 
