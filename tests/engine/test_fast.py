@@ -398,12 +398,6 @@ def test_prepare_same_bytes_on_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert on_ray == build(tmp_path, num_proc=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shard._Columns.into gives an empty shard one offset (np.concatenate([[0], ...])): "
-    "the index's arrays then disagree and spill lines are read at the wrong offsets; "
-    "fix: res.offset = np.cumsum(lengths) - lengths (engine/shard.py, the lead's)",
-)
 def test_a_shard_with_no_survivor_has_no_offset(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a.jsonl", [{"instruction": "q", "input": "", "output": ""}] * 3)
     recipe = {"datasets": [{"name": "a", "source": str(tmp_path / "a.jsonl")}]}

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from postmix.engine.contracts import ShardResult
+from postmix.engine.ledger import LedgerError
 
 CHUNK = 4096  # spill lines read (and held) at a time by the final write
+COLUMNS = ("row", "shard", "offset", "length", "ids", "cost")  # one entry per record each
 
 
 @dataclass
@@ -82,6 +84,14 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     for si in order:
         for res in results[si]:
             n = len(res.keys)
+            sizes = {
+                len(getattr(res, k)) for k in ("row", "shard", "offset", "length", "ids", "cost")
+            }
+            if sizes != {n}:
+                raise LedgerError(
+                    f"shard {res.order} of source {si} returned columns of lengths {sorted(sizes)} "
+                    f"for {n} records: its spill lines cannot be located"
+                )
             if judged:
                 filled = len(res.direction) == n
                 group.append(res.group if filled else np.zeros(n, np.uint64))

@@ -73,7 +73,7 @@ class _Columns:
         res.row = np.asarray(cols["row"], dtype=np.int64)  # rows past 2**31 exist in big files
         res.shard = np.asarray(cols["shard"], dtype=np.int32)
         res.length = lengths.astype(np.int32)
-        res.offset = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        res.offset = (np.cumsum(lengths) - lengths).astype(np.int64)
         res.cost = np.asarray(cols["cost"], dtype=np.int32)
         res.chars = np.asarray(cols["chars"], dtype=np.int32)
         res.group = np.asarray(cols["group"], dtype=np.uint64)
