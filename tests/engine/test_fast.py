@@ -354,7 +354,7 @@ def build(root: Path, **kwargs: Any) -> dict[str, bytes]:
 def test_prepare_same_bytes_with_and_without_the_lane(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plan, "SHARD_BYTES", 2048)  # several shard tasks per source
+    monkeypatch.setattr(plan, "SHARD_BYTES", 512)  # several shard tasks per source
     got = {}
     for switch in ("1", "0"):
         monkeypatch.setenv(fast.SWITCH, switch)
@@ -392,7 +392,7 @@ def test_prepare_same_bytes_on_real_files(
 def test_prepare_same_bytes_on_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ray", reason="the ray extra is not installed")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a local test cluster
-    monkeypatch.setattr(plan, "SHARD_BYTES", 2048)
+    monkeypatch.setattr(plan, "SHARD_BYTES", 512)
     on_ray = build(tmp_path, executor="ray")
     monkeypatch.setenv(fast.SWITCH, "0")
     assert on_ray == build(tmp_path, num_proc=1)

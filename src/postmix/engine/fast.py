@@ -46,11 +46,12 @@ from postmix.schema import (
     dedup_bytes,
     id_bytes,
     prompt_text,
+    record,
     structure_problem,
     text_length,
     uuid_str,
 )
-from postmix.steps import Batch, Drop
+from postmix.steps import Batch, Drop, Step
 from postmix.writers.schemas import SCHEMAS
 
 Where = tuple[int, int]
@@ -58,7 +59,6 @@ SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gi
 _HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 _TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
 GC_YOUNG = 10_000  # allocations between young-generation collections during shard work
-_FREE = frozenset({"messages", "conversations"})  # schemas the writable step never drops from
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,21 @@ class Check:
 @dataclass(frozen=True)
 class Shape:
     """What a role sequence alone decides for a plain record: its `structure_problem` when
-    every turn has text, and which turns its prompt joins (`schema.prompt_text`), for the
-    exact-dedup key. Both come from those functions themselves, run on a probe record."""
+    every turn has text, which turns its prompt joins (`schema.prompt_text`, for the
+    exact-dedup key) and whether the output schema holds it (the writable step). All three
+    come from the chain's own functions, run once on a probe record with these roles."""
 
     problem: str | None
     prompt: tuple[int, ...]
+    writable: bool
 
     @classmethod
-    def of(cls, roles: tuple[str, ...]) -> Shape:
+    def of(cls, roles: tuple[str, ...], writable: Step) -> Shape:
         msgs = [{"role": role, "content": str(j)} for j, role in enumerate(roles)]
-        probe = {"kind": "sft", "messages": msgs, "chosen": None, "rejected": None, "text": None}
+        probe = record("sft", msgs)  # type: ignore[arg-type]
         text = prompt_text(probe)
-        return cls(structure_problem(probe), tuple(map(int, text.split("\n"))) if text else ())
+        turns = tuple(map(int, text.split("\n"))) if text else ()
+        return cls(structure_problem(probe), turns, writable([probe]).verdicts[0] is None)
 
 
 @dataclass
@@ -158,7 +161,8 @@ class Lane:
                 m = dumps(rec["messages"])
                 raw = id_bytes(_HEAD + m + _TAIL)
                 rid = rec["id"] = uuid_str(raw)
-                if not self._keeps(i, rec, n, empty or shape.problem is not None, dropped):
+                misshaped = empty or shape.problem is not None
+                if not self._keeps(i, rec, n, misshaped, shape.writable, dropped):
                     continue
                 reasoning.records += 1  # a plain record carries no reasoning: `add` only counts it
                 if fast_line and rec["meta"].get("answer") is None:
@@ -206,11 +210,13 @@ class Lane:
         rec: dict[str, Any],
         n: int,
         misshaped: bool,
+        writable: bool,
         dropped: list[list[tuple[int, Drop]]],
     ) -> bool:
         """Whether a plain record passes the filters and the writable check (`misshaped`: an
-        empty turn or a structure problem of its roles). Where the lane would drop it, the
-        step itself decides, and its verdict is the one recorded."""
+        empty turn or a structure problem of its roles; `writable`: its roles' verdict).
+        Where the lane would drop it, the step itself decides, and its verdict is the one
+        recorded."""
         for k, check in enumerate(self.checks, 1):
             if check.structure:
                 passes = not misshaped
@@ -222,7 +228,7 @@ class Lane:
             if verdict is not None:
                 dropped[k].append((i, verdict))
                 return False
-        if self.schema in _FREE:
+        if writable:
             return True
         verdict = self.chain.steps[-1]([rec]).verdicts[0]
         if verdict is not None:
@@ -234,7 +240,7 @@ class Lane:
         """What the role sequence decides, computed once per sequence (see `Shape`)."""
         shape = self._shapes.get(roles)
         if shape is None:
-            shape = self._shapes[roles] = Shape.of(roles)
+            shape = self._shapes[roles] = Shape.of(roles, self.chain.steps[-1])
         return shape
 
     def _key(self, rec: dict[str, Any], shape: Shape) -> int:
