@@ -26,7 +26,7 @@ import yaml
 
 LLAMAFACTORY = "dataset_info.json"
 AXOLOTL = "axolotl.yaml"
-OPTIONAL = ("system", "tools", "history")
+BLOCK = 4 << 20  # bytes of a JSONL split searched at a time
 SHAREGPT_ROLES = {
     "system": ["system"],
     "user": ["human"],
@@ -72,26 +72,39 @@ def _splits(out_dir: Path, manifest: dict[str, Any]) -> Iterator[Split]:
             yield Split(o["split"], o["path"], builder, o["path"])
 
 
-def _filled(out_dir: Path, split: Split) -> tuple[frozenset[str], bool]:
-    """(OPTIONAL columns some row of the split holds a value in, whether every `tools` value
+# The optional columns an entry of each schema can map (the others are never looked for).
+MAPPED: dict[str, tuple[str, ...]] = {
+    "messages": ("tools",),
+    "conversations": ("tools",),
+    "sharegpt": ("system", "tools"),
+    "alpaca": ("system", "tools", "history"),
+}
+
+
+def _filled(out_dir: Path, split: Split, schema: str) -> tuple[frozenset[str], bool]:
+    """(optional columns some row of the split holds a value in, whether every `tools` value
     is JSON text). Cached by file and modification time: the card and the glue both ask."""
     path = out_dir / split.output
     stat = path.stat()
-    return _scan(str(path), (stat.st_mtime_ns, stat.st_size))
+    return _scan(str(path), (stat.st_mtime_ns, stat.st_size), MAPPED.get(schema, ()))
 
 
 @functools.lru_cache(maxsize=64)
-def _scan(path: str, _stamp: tuple[int, int]) -> tuple[frozenset[str], bool]:
+def _scan(
+    path: str, _stamp: tuple[int, int], optional: tuple[str, ...]
+) -> tuple[frozenset[str], bool]:
     """JSONL: only lines that mention an optional key are parsed. Parquet / Arrow: only the
     optional columns are read, as Arrow arrays."""
+    if not optional:
+        return frozenset(), True
     if path.endswith(".jsonl"):
-        return _scan_jsonl(Path(path))
+        return _scan_jsonl(Path(path), optional)
     from postmix.report.stats import batches
 
     seen: set[str] = set()
     text_tools = True
     for batch in batches(Path(path)):
-        for name in OPTIONAL:
+        for name in optional:
             if name not in batch.schema.names or name in seen:
                 continue
             column = batch.column(name)
@@ -102,19 +115,33 @@ def _scan(path: str, _stamp: tuple[int, int]) -> tuple[frozenset[str], bool]:
     return frozenset(seen), text_tools
 
 
-def _scan_jsonl(path: Path) -> tuple[frozenset[str], bool]:
-    keys = [f'"{k}"'.encode() for k in OPTIONAL]
+def _scan_jsonl(path: Path, optional: tuple[str, ...]) -> tuple[frozenset[str], bool]:
+    """Blocks of the file are searched for an optional key as compact JSON writes it
+    (`"system":`; a value "system" is no key); only lines of matching blocks are parsed."""
+    keys = [f'"{k}":'.encode() for k in optional]
     seen: set[str] = set()
     text_tools = True
     with open(path, "rb") as fh:
-        for line in fh:
-            if not any(k in line for k in keys):
-                continue
-            row = orjson.loads(line)
-            seen.update(k for k in OPTIONAL if row.get(k) not in (None, "", []))
-            if row.get("tools") and not isinstance(row["tools"], str):
-                text_tools = False
-    return frozenset(seen), text_tools
+        rest = b""
+        while True:
+            block = fh.read(BLOCK)
+            data, rest = (rest + block, b"") if not block else _whole_lines(rest + block)
+            if any(k in data for k in keys):
+                for line in data.split(b"\n"):
+                    if not any(k in line for k in keys):
+                        continue
+                    row = orjson.loads(line)
+                    seen.update(k for k in optional if row.get(k) not in (None, "", []))
+                    if row.get("tools") and not isinstance(row["tools"], str):
+                        text_tools = False
+            if not block:
+                return frozenset(seen), text_tools
+
+
+def _whole_lines(data: bytes) -> tuple[bytes, bytes]:
+    """(the complete lines of `data`, the partial line after them)."""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
 
 
 def _is_text(kind: Any) -> bool:
@@ -143,10 +170,7 @@ def layout(out_dir: Path, manifest: dict[str, Any]) -> Layout:
     output = recipe.get("output") or {}
     splits = tuple(_splits(out_dir, manifest))
     schema = output.get("schema", "messages")
-    filled = {
-        s.name: _filled(out_dir, s) if schema != "tokenized" else (frozenset(), True)
-        for s in splits
-    }
+    filled = {s.name: _filled(out_dir, s, schema) for s in splits}
     return Layout(
         kind=(recipe.get("metadata") or {}).get("kind", "sft"),
         schema=schema,
