@@ -24,3 +24,19 @@ def test_prepare_writes_llamafactory_and_axolotl_glue(tmp_path: Path) -> None:
     snippet = yaml.safe_load((out / "axolotl.yaml").read_text())
     paths = [d["path"] for d in snippet["datasets"]]
     assert all(str(out) in p and ".postmix-staging" not in p for p in paths)
+
+
+def test_a_key_across_two_read_blocks_is_found(tmp_path: Path, monkeypatch) -> None:
+    import orjson
+
+    from postmix.writers import glue
+
+    rows = [{"messages": [{"role": "user", "content": "x" * 7}]}] * 3
+    rows.append({"messages": [], "tools": [{"type": "function", "function": {"name": "f"}}]})
+    path = tmp_path / "t.jsonl"
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    path.write_bytes(data)
+    at = data.index(b'"tools":') + 3  # the key straddles the first block's end
+    monkeypatch.setattr(glue, "BLOCK", at)
+    assert glue._scan_jsonl(path, ("tools",)) == (frozenset({"tools"}), False)
+    assert glue._scan_jsonl(path, ("system",)) == (frozenset(), True)

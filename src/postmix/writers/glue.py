@@ -116,32 +116,34 @@ def _scan(
 
 
 def _scan_jsonl(path: Path, optional: tuple[str, ...]) -> tuple[frozenset[str], bool]:
-    """Blocks of the file are searched for an optional key as compact JSON writes it
-    (`"system":`; a value "system" is no key); only lines of matching blocks are parsed."""
+    """Lines holding an optional key as compact JSON writes it (`"tools":`; a value "tools"
+    is no key) are parsed; a file where no key occurs at all is read once, in blocks."""
     keys = [f'"{k}":'.encode() for k in optional]
+    if not _mentions(path, keys):
+        return frozenset(), True
     seen: set[str] = set()
     text_tools = True
     with open(path, "rb") as fh:
-        rest = b""
-        while True:
-            block = fh.read(BLOCK)
-            data, rest = (rest + block, b"") if not block else _whole_lines(rest + block)
-            if any(k in data for k in keys):
-                for line in data.split(b"\n"):
-                    if not any(k in line for k in keys):
-                        continue
-                    row = orjson.loads(line)
-                    seen.update(k for k in optional if row.get(k) not in (None, "", []))
-                    if row.get("tools") and not isinstance(row["tools"], str):
-                        text_tools = False
-            if not block:
-                return frozenset(seen), text_tools
+        for line in fh:
+            if any(k in line for k in keys):
+                row = orjson.loads(line)
+                seen.update(k for k in optional if row.get(k) not in (None, "", []))
+                if row.get("tools") and not isinstance(row["tools"], str):
+                    text_tools = False
+    return frozenset(seen), text_tools
 
 
-def _whole_lines(data: bytes) -> tuple[bytes, bytes]:
-    """(the complete lines of `data`, the partial line after them)."""
-    cut = data.rfind(b"\n") + 1
-    return data[:cut], data[cut:]
+def _mentions(path: Path, keys: list[bytes]) -> bool:
+    """Whether any key occurs in the file (blocks overlap by a key's length)."""
+    overlap = max(map(len, keys)) - 1
+    tail = b""
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            seam = tail + block[:overlap]
+            if any(k in block or k in seam for k in keys):
+                return True
+            tail = block[-overlap:]
+    return False
 
 
 def _is_text(kind: Any) -> bool:
