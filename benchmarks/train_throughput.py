@@ -34,7 +34,6 @@ from typing import Any
 import torch
 
 from postmix import recipe
-
 from postmix.prepare import prepare
 from postmix.train.common import TrainedTokens, load_model, precision, train
 from postmix.train.config import TrainConfig, Training
