@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,10 @@ def prepare(
         out, [(d.name, d.source) for d in recipe.datasets], planned_outputs(recipe)
     )
     infos = plan.resolve(recipe, limit, strict)
-    pinned = not fingerprint.unpinned(infos)
+    unpinned = fingerprint.unpinned(infos)
+    if unpinned:
+        log.info("output not reusable: hub sources without a pinned revision: %s", unpinned)
+    pinned = not unpinned
     print_ = fingerprint.fingerprint(recipe, infos, limit)
     if not force and pinned and (previous := _reusable(out, print_)) is not None:
         log.warning("%s already holds this recipe's output (same fingerprint): reused", out)
@@ -89,10 +93,10 @@ def prepare(
                 for res in run.map(shard.run, tasks, resources):
                     results[res.source].append(res)
                     bar.advance(res.source, res.tally.rows)
-            for per_source in results:
-                per_source.sort(key=lambda r: r.order)
-            _check_strict(strict, results)
-            doc = _finish(recipe, infos, results, stage.dir, work, print_)
+                for per_source in results:
+                    per_source.sort(key=lambda r: r.order)
+                _check_strict(strict, results)
+                doc = _finish(recipe, infos, results, stage.dir, work, print_, bar.phase)
             for warning in doc["warnings"]:
                 log.warning(warning)
             if strict and doc["warnings"]:
@@ -160,6 +164,7 @@ def _finish(
     out: Path,
     work: Path,
     print_: str,
+    phase: Callable[[str], None],
 ) -> dict[str, Any]:
     names = [info.plan.name for info in infos]
     order = sorted(range(len(infos)), key=lambda i: (-recipe.datasets[i].priority, i))
@@ -168,6 +173,7 @@ def _finish(
     index_mod.trim_heap()
     near_cfg = recipe.dedup.near
     exact = recipe.dedup.exact_mode is not None
+    phase("dedup")
     dups = select.duplicates(idx, exact, near_cfg, names, recipe.dedup.judgments)
     sel = select.select(_mix_spec(recipe, names), idx.source, idx.cost, dups.removed)
     leak_hit = leak_of = np.empty(0, dtype=np.int64)
@@ -175,7 +181,9 @@ def _finish(
         leak_hit, leak_of = select.leaks(idx, sel, near_cfg)
         sel = select.without_leaks(sel, idx.source, leak_hit)
     index_mod.trim_heap()
+    phase("write splits")
     written, packing = outputs.write_splits(recipe, idx, sel, out, work)
+    phase("side files")
     outputs.write_side_files(
         out, results, outputs.stage_two_lines(idx, names, dups, leak_hit, leak_of)
     )

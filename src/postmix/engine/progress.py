@@ -1,4 +1,5 @@
-"""Progress bars for shard work (rows read per source), the same for every executor."""
+"""Progress bars for shard work (rows read per source), the same for every executor, and a
+status row for the driver's phases after it."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ class Progress:
         ]
         return self
 
+    def phase(self, text: str) -> None:
+        """What the driver does once shard work is over (dedup, mix, writing): one status row."""
+        if not self.enabled:
+            return
+        if not hasattr(self, "status"):
+            self.status = self.bar.add_task(text, total=None, rows=0)
+        self.bar.update(self.status, description=text)
+
     def advance(self, source: int, rows: int) -> None:
         if not self.enabled:
             return
@@ -49,5 +58,7 @@ class Progress:
         self.bar.update(self.ids[source], advance=1, rows=self.rows[source])
 
     def __exit__(self, *exc: object) -> None:
+        if self.enabled and hasattr(self, "status"):
+            self.bar.update(self.status, description="done", total=1, completed=1)
         if self.enabled:
             self.bar.__exit__(*exc)
