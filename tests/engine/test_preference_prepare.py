@@ -35,14 +35,19 @@ def battles() -> list[dict]:
     return rows
 
 
-def test_pairs_sharing_a_prompt_survive_and_judgments_are_resolved(tmp_path: Path) -> None:
+def mt_recipe(tmp_path: Path) -> dict:
+    """The battles above as one arena source of pairs."""
     write_jsonl(tmp_path / "mt.jsonl", battles())
-    recipe = {
+    return {
         "metadata": {"kind": "preference"},
         "datasets": [
             {"name": "mt", "source": str(tmp_path / "mt.jsonl"), "format_converter": "arena"}
         ],
     }
+
+
+def test_pairs_sharing_a_prompt_survive_and_judgments_are_resolved(tmp_path: Path) -> None:
+    recipe = mt_recipe(tmp_path)
     manifest, out = run(tmp_path, recipe, num_proc=1)
     assert_accounted(manifest)
     s = manifest["sources"]["mt"]
@@ -60,14 +65,7 @@ def test_pairs_sharing_a_prompt_survive_and_judgments_are_resolved(tmp_path: Pat
 
 
 def test_keep_all_keeps_every_judgment(tmp_path: Path) -> None:
-    write_jsonl(tmp_path / "mt.jsonl", battles())
-    recipe = {
-        "metadata": {"kind": "preference"},
-        "dedup": {"judgments": "keep_all", "exact": False},
-        "datasets": [
-            {"name": "mt", "source": str(tmp_path / "mt.jsonl"), "format_converter": "arena"}
-        ],
-    }
+    recipe = {**mt_recipe(tmp_path), "dedup": {"judgments": "keep_all", "exact": False}}
     manifest, _ = run(tmp_path, recipe, num_proc=1)
     assert manifest["sources"]["mt"]["kept"] == 6
 
@@ -77,13 +75,7 @@ def test_the_summary_names_the_key_and_shows_the_judgments_in_80_columns(tmp_pat
 
     from postmix.report.terminal import summary
 
-    write_jsonl(tmp_path / "mt.jsonl", battles())
-    recipe = {
-        "metadata": {"kind": "preference"},
-        "datasets": [
-            {"name": "mt", "source": str(tmp_path / "mt.jsonl"), "format_converter": "arena"}
-        ],
-    }
+    recipe = mt_recipe(tmp_path)
     manifest, _ = run(tmp_path, recipe, num_proc=1)
     console = Console(width=80, record=True, color_system=None)
     console.print(summary(manifest))
