@@ -34,6 +34,7 @@ from postmix.tokenize.records import (
 )
 from postmix.tokenize.roundtrip import CATEGORIES, lost, round_trip
 from postmix.tokenize.verify import verify_batch
+from postmix.transforms.reasoning import last_exchange, stripped
 
 CHUNK = 512  # records per encoder call
 
@@ -230,25 +231,13 @@ def _empty_reply(m: dict[str, Any]) -> bool:
 
 
 def keep_reasoning(messages: list[dict[str, Any]], policy: Reasoning) -> list[dict[str, Any]]:
-    """The messages with `reasoning_content` kept on the turns `policy` names.
-
-    `last` keeps it on the replies after the last user turn (the current turn,
-    tool-call steps included), as Qwen3-style templates render history.
-    """
+    """The messages with `reasoning_content` kept on the turns `policy` names: the
+    `reasoning` transform's rule (`last`: the replies after the last user turn, tool-call
+    steps included, as Qwen3-style templates render history)."""
     if policy == "all":
         return messages
-    if policy == "none":
-        after = len(messages)
-    else:
-        after = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
-    return [
-        m if i > after or "reasoning_content" not in m else _without_reasoning(m)
-        for i, m in enumerate(messages)
-    ]
-
-
-def _without_reasoning(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in m.items() if k != "reasoning_content"}
+    start = len(messages) if policy == "none" else last_exchange(messages)  # type: ignore[arg-type]
+    return stripped(messages, start, strip_empty=False)  # type: ignore[arg-type,return-value]
 
 
 def _untrain_reasoning(text: str, spans: list[Span]) -> list[Span]:
