@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import string
+import unicodedata
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,15 @@ import yaml
 
 from postmix.dedup import keys
 from postmix.recipe import RecipeError, parse
-from postmix.schema import all_text, dedup_bytes, message, prompt_text, record
+from postmix.schema import (
+    ID_NAMESPACE,
+    all_text,
+    dedup_bytes,
+    id_bytes,
+    message,
+    prompt_text,
+    record,
+)
 from tests.filters.records import load, pref, sft, sharegpt_pair
 
 DPO_DEMO = "hiyouga__LLaMA-Factory/dpo_en_demo.json"
@@ -172,3 +184,18 @@ def test_recipe_key_defaults_to_keys_by_kind() -> None:
         recipe_dedup({"judgments": "vote"})
     with pytest.raises(RecipeError):
         recipe_dedup({"exact": {"key": "pairs"}})
+
+
+def test_ids_and_normalized_text_keep_their_bytes() -> None:
+    """The id is uuid5 of its name and ASCII text normalizes to its lower case without
+    whitespace, however the two are computed (issue 13: ids and keys must not change)."""
+    rnd = random.Random(13)
+    alphabet = string.printable + "ÄÖü猫ǅ\u00a0\u2028"
+    for _ in range(3000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 120)))
+        assert id_bytes(text.encode()) == uuid.uuid5(ID_NAMESPACE, text).bytes
+        if text.isascii():
+            assert dedup_bytes(text) == b"".join(text.lower().encode().split())
+        else:
+            folded = unicodedata.normalize("NFKC", text).casefold()
+            assert dedup_bytes(text) == "".join(folded.split()).encode()

@@ -64,7 +64,7 @@ def test_drops_are_counted_once_with_a_removal_line() -> None:
     for _ in range(5):
         book.record_read()
     kept, where, _ = chain.run_chain([DropsOdd()], records(5), [(0, i) for i in range(5)], book)
-    book.spilled(kept)
+    book.spilled(len(kept), [r["meta"] for r in kept])
     book.check()
     assert [w[1] for w in where] == [0, 2, 4]
     assert book.tally.dropped == {"odd": 2}
@@ -76,7 +76,7 @@ def test_shard_identity_catches_an_uncounted_record() -> None:
     book = ledger()
     for _ in range(3):
         book.record_read()
-    book.spilled(records(2))
+    book.spilled(2, [r["meta"] for r in records(2)])
     with pytest.raises(LedgerError, match="read 3"):
         book.check()
 

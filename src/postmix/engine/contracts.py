@@ -20,6 +20,13 @@ from postmix.decontam import DecontamConfig
 from postmix.dedup.config import NearConfig
 from postmix.report.stats import ReasoningTally
 
+SHARD_BITS = 40  # positions handed to converters: shard number << 40 | row within the file
+
+
+def split_pos(pos: int) -> tuple[int, int]:
+    """(shard number within the task, row within its file) of a converter position."""
+    return pos >> SHARD_BITS, pos & ((1 << SHARD_BITS) - 1)
+
 
 @dataclass(frozen=True)
 class TokenizeSpec:

@@ -38,8 +38,9 @@ from postmix.dedup.keys import exact_key, resolve
 from postmix.engine.chain import Chain, FilterStep, IdentifyStep, WritableStep
 from postmix.engine.contracts import SourcePlan
 from postmix.engine.ledger import Ledger
+from postmix.engine.survivors import Dropped, Survivors, Where, emit
 from postmix.formats.base import NoOptions
-from postmix.formats.fast import FAST, FastFn
+from postmix.formats.fast import FAST, FastFn, as_record
 from postmix.recipe import StepList
 from postmix.report.stats import ReasoningTally
 from postmix.schema import (
@@ -51,13 +52,13 @@ from postmix.schema import (
     text_length,
     uuid_str,
 )
-from postmix.steps import Batch, Drop, Step
+from postmix.steps import Batch, Step
 from postmix.writers.schemas import SCHEMAS
 
-Where = tuple[int, int]
 SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gives the same bytes)
-_HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
-_TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
+HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
+TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
+LINE = b'{"messages":%b,"id":"%b","source":%b}\n'  # a plain record's `messages` output line
 GC_YOUNG = 10_000  # allocations between young-generation collections during shard work
 
 
@@ -102,7 +103,7 @@ class Lane:
     schema: str
     source: str
     fast: FastFn | None
-    _shapes: dict[tuple[str, ...], Shape] = field(default_factory=dict)
+    shapes: dict[tuple[str, ...], Shape] = field(default_factory=dict)
 
     def stream(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         """`Converter.stream`, with rows in the common shape converted by the fast function.
@@ -112,7 +113,7 @@ class Lane:
         records form no reference cycles, and those passes cost ~9% of shard work.
         """
         conv, ctx, fast = self.chain.converter, self.chain.ctx, self.fast
-        with _rare_collections():
+        with rare_collections():
             if fast is None:
                 yield from conv.stream(rows, ctx)
                 return
@@ -121,7 +122,17 @@ class Lane:
                 if out is None:
                     yield from conv.stream(((pos, row),), ctx)
                 else:
-                    yield pos, out
+                    yield pos, as_record(out)
+
+    @property
+    def direct(self) -> bool:
+        """Whether shard work can skip records for plain rows (`engine/direct.py`): a fast
+        converter, `messages` output and a key from the prompt (or none)."""
+        return (
+            self.fast is not None
+            and self.schema == "messages"
+            and (self.key_mode is None or self.by_prompt)
+        )
 
     def flush(
         self,
@@ -133,85 +144,66 @@ class Lane:
         reasoning: ReasoningTally,
     ) -> None:
         """Run the chain over a batch and spill the survivors with their columns."""
-        steps = self.chain.steps
-        dropped: list[list[tuple[int, Drop]]] = [[] for _ in steps]
-        to_row = SCHEMAS[self.schema]
-        fast_line = self.schema == "messages"
-        source = orjson.dumps(self.source)
-        dumps, line_opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        kept: Batch = []
-        lines: list[bytes] = []
-        keys: list[int] = []
-        ids: list[bytes] = []
-        chars: list[int] = []
-        spots: list[Where] = []
-        for i, rec in enumerate(batch):
-            walk = _walk(rec)
-            if walk is None:
-                raw = self._general(i, rec, dropped)
-                if raw is None:
-                    continue
-                reasoning.add(rec)
-                lines.append(dumps(to_row(rec), option=line_opt))
-                keys.append(exact_key(rec, self.key_mode) if self.key_mode else 0)
-                chars.append(text_length(rec))
-            else:
-                n, empty, roles = walk
-                shape = self._shape(roles)
-                m = dumps(rec["messages"])
-                raw = id_bytes(_HEAD + m + _TAIL)
-                rid = rec["id"] = uuid_str(raw)
-                misshaped = empty or shape.problem is not None
-                if not self._keeps(i, rec, n, misshaped, shape.writable, dropped):
-                    continue
-                reasoning.records += 1  # a plain record carries no reasoning: `add` only counts it
-                if fast_line and rec["meta"].get("answer") is None:
-                    lines.append(
-                        b'{"messages":%b,"id":"%b","source":%b}\n' % (m, rid.encode(), source)
-                    )
-                else:
-                    lines.append(dumps(to_row(rec), option=line_opt))
-                keys.append(self._key(rec, shape))
-                chars.append(n)
-            kept.append(rec)
-            ids.append(raw)
-            spots.append(where[i])
-        for per_step in dropped:
-            for i, verdict in per_step:
-                ledger.drop(batch[i], where[i][0], where[i][1], verdict)
-        if not kept:
-            return
-        ledger.spilled(kept)
-        spill.write(b"".join(lines))
-        cols["length"].extend(map(len, lines))
-        cols["keys"].extend(keys)
-        cols["ids"].extend(ids)
-        cols["shard"].extend(w[0] for w in spots)
-        cols["row"].extend(w[1] for w in spots)
-        cols["cost"].extend([1] * len(kept))
-        cols["chars"].extend(chars)
+        dropped: Dropped = [[] for _ in self.chain.steps]
+        out = Survivors()
+        for rec, at in zip(batch, where):
+            self.one(rec, at, dropped, out, reasoning)
+        emit(ledger, dropped)
+        out.spill(ledger, spill, cols)
 
-    def _general(
-        self, i: int, rec: dict[str, Any], dropped: list[list[tuple[int, Drop]]]
-    ) -> bytes | None:
+    def one(
+        self,
+        rec: dict[str, Any],
+        at: Where,
+        dropped: Dropped,
+        out: Survivors,
+        reasoning: ReasoningTally,
+    ) -> None:
+        """One record through the fused chain: into `out`, or its drop into `dropped`."""
+        walk = _walk(rec)
+        if walk is None:
+            raw = self._general(rec, at, dropped)
+            if raw is None:
+                return
+            reasoning.add(rec)
+            line = orjson.dumps(SCHEMAS[self.schema](rec), option=orjson.OPT_APPEND_NEWLINE)
+            key = exact_key(rec, self.key_mode) if self.key_mode else 0
+            out.add(line, key, raw, at, text_length(rec), rec["meta"])
+            return
+        n, empty, roles = walk
+        shape = self.shape(roles)
+        m = orjson.dumps(rec["messages"])
+        raw = id_bytes(HEAD + m + TAIL)
+        rid = rec["id"] = uuid_str(raw)
+        misshaped = empty or shape.problem is not None
+        if not self.keeps(rec, at, n, misshaped, shape.writable, dropped):
+            return
+        reasoning.records += 1  # a plain record carries no reasoning: `add` only counts it
+        if self.schema == "messages" and rec["meta"].get("answer") is None:
+            line = LINE % (m, rid.encode(), orjson.dumps(self.source))
+        else:
+            line = orjson.dumps(SCHEMAS[self.schema](rec), option=orjson.OPT_APPEND_NEWLINE)
+        out.add(line, self._key(rec, shape), raw, at, n, rec["meta"])
+
+    def _general(self, rec: dict[str, Any], at: Where, dropped: Dropped) -> bytes | None:
         """The chain's own steps on one record; its raw id, or None when a step dropped it."""
         steps = self.chain.steps
         raw = steps[0]([rec]).columns["id"][0]
         for k in range(1, len(steps)):
             verdict = steps[k]([rec]).verdicts[0]
             if verdict is not None:
-                dropped[k].append((i, verdict))
+                dropped[k].append((rec, at, verdict))
                 return None
         return raw
 
-    def _keeps(
+    def keeps(
         self,
-        i: int,
         rec: dict[str, Any],
+        at: Where,
         n: int,
         misshaped: bool,
         writable: bool,
-        dropped: list[list[tuple[int, Drop]]],
+        dropped: Dropped,
     ) -> bool:
         """Whether a plain record passes the filters and the writable check (`misshaped`: an
         empty turn or a structure problem of its roles; `writable`: its roles' verdict).
@@ -226,21 +218,21 @@ class Lane:
                 continue
             verdict = check.step([rec]).verdicts[0]
             if verdict is not None:
-                dropped[k].append((i, verdict))
+                dropped[k].append((rec, at, verdict))
                 return False
         if writable:
             return True
         verdict = self.chain.steps[-1]([rec]).verdicts[0]
         if verdict is not None:
-            dropped[-1].append((i, verdict))
+            dropped[-1].append((rec, at, verdict))
             return False
         return True
 
-    def _shape(self, roles: tuple[str, ...]) -> Shape:
+    def shape(self, roles: tuple[str, ...]) -> Shape:
         """What the role sequence decides, computed once per sequence (see `Shape`)."""
-        shape = self._shapes.get(roles)
+        shape = self.shapes.get(roles)
         if shape is None:
-            shape = self._shapes[roles] = Shape.of(roles, self.chain.steps[-1])
+            shape = self.shapes[roles] = Shape.of(roles, self.chain.steps[-1])
         return shape
 
     def _key(self, rec: dict[str, Any], shape: Shape) -> int:
@@ -249,16 +241,20 @@ class Lane:
             return 0
         if not self.by_prompt:
             return exact_key(rec, self.key_mode)
-        msgs, turns = rec["messages"], shape.prompt
-        if len(turns) == 1:
-            text = msgs[turns[0]]["content"]
-        else:
-            text = "\n".join([msgs[j]["content"] for j in turns])
-        return xxhash.xxh3_64_intdigest(dedup_bytes(text))
+        return prompt_key(rec["messages"], shape.prompt)
+
+
+def prompt_key(msgs: list[dict[str, Any]], turns: tuple[int, ...]) -> int:
+    """`exact_key` of a plain sft record keyed by its prompt (`Shape.prompt`: the turns)."""
+    if len(turns) == 1:
+        text = msgs[turns[0]]["content"]
+    else:
+        text = "\n".join([msgs[j]["content"] for j in turns])
+    return xxhash.xxh3_64_intdigest(dedup_bytes(text))
 
 
 @contextmanager
-def _rare_collections() -> Iterator[None]:
+def rare_collections() -> Iterator[None]:
     """Collect young objects every GC_YOUNG allocations for a while (see `Lane.stream`)."""
     before = gc.get_threshold()
     gc.set_threshold(max(before[0], GC_YOUNG), *before[1:])

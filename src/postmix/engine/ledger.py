@@ -113,10 +113,10 @@ class Ledger:
                 example_line(self.source, bucket, rec, detail=verdict.detail, **extra)
             )
 
-    def spilled(self, records: list[dict[str, Any]]) -> None:
-        """Records that left the chain alive (the shard's share of `kept`, before stage two)."""
-        self.tally.spilled += len(records)
-        metas = [r["meta"] for r in records]
+    def spilled(self, count: int, metas: list[dict[str, Any]]) -> None:
+        """`count` records left the chain alive (the shard's share of `kept`, before stage
+        two); `metas` holds their non-empty `meta`s, where categories and languages are."""
+        self.tally.spilled += count
         self.tally.categories.update(c for m in metas if isinstance(c := m.get("category"), str))
         self.tally.langs.update(lang for m in metas if isinstance(lang := m.get("lang"), str))
 

@@ -22,7 +22,8 @@ from postmix.dedup.keys import exact_key
 from postmix.dedup.near import sketch
 from postmix.engine import chain as chains
 from postmix.engine import fast
-from postmix.engine.contracts import ShardResult, ShardTask
+from postmix.engine.contracts import SHARD_BITS, ShardResult, ShardTask, split_pos
+from postmix.engine.direct import Direct
 from postmix.engine.ledger import Ledger
 from postmix.filters.pairs import pair_columns
 from postmix.schema import InvalidRow, Skip, response_texts, text_length
@@ -31,12 +32,6 @@ from postmix.writers import tokenized
 from postmix.writers.schemas import SCHEMAS
 
 BATCH = 1000
-SHARD_BITS = 40  # positions handed to converters: shard number << 40 | row within the file
-
-
-def split_pos(pos: int) -> tuple[int, int]:
-    """(shard number within the task, row within its file) of a converter position."""
-    return pos >> SHARD_BITS, pos & ((1 << SHARD_BITS) - 1)
 
 
 def _rows(task: ShardTask, ledger: Ledger) -> Iterator[tuple[int, Any]]:
@@ -121,7 +116,7 @@ def run(task: ShardTask) -> ShardResult:
             kept, where, columns = chains.run_chain(chain.steps, batch, where, ledger)
             if not kept:
                 return
-            ledger.spilled(kept)
+            ledger.spilled(len(kept), [r["meta"] for r in kept])
             if plan.near is not None:
                 sk = sketch(kept, plan.near)
                 sigs.write(sk.signatures.tobytes())
@@ -162,9 +157,13 @@ def run(task: ShardTask) -> ShardResult:
             for rec in kept:
                 reasoning.add(rec)
 
+        if lane is not None and lane.direct:  # plain rows without records (engine/direct.py)
+            Direct(lane, ledger, spill, acc.cols, reasoning, BATCH).run(task)
+            rows: Iterator[tuple[int, Any]] = iter(())
+        else:
+            rows = _rows(task, ledger)
         batch: Batch = []
         where: list[tuple[int, int]] = []
-        rows = _rows(task, ledger)
         converted = chain.converter.stream(rows, chain.ctx) if lane is None else lane.stream(rows)
         for pos, outcome in converted:
             ledger.record_read()

@@ -1,11 +1,12 @@
 """Fast row converters: the common shape of a few layouts, turned into records with few calls.
 
-Each function returns exactly the record its format's converter returns for a
-row of `kind: sft` (same keys, same order, same values), or None when the row
-is not in the common shape: other or missing keys, other types, an inline
-reasoning block, tool turns, speakers outside the usual few. The engine then
-runs the format's own converter on that row, which stays the definition of
-the format; `tests/engine/test_fast.py` compares both on real and built rows.
+Each function returns the messages and meta of exactly the record its format's
+converter returns for a row of `kind: sft` (`as_record` assembles it: same keys,
+same order, same values), or None when the row is not in the common shape:
+other or missing keys, other types, an inline reasoning block, tool turns,
+speakers outside the usual few. The engine then runs the format's own converter
+on that row, which stays the definition of the format; `tests/engine/test_fast.py`
+compares both on real and built rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from postmix.formats.reasoning import BLOCKS
 from postmix.schema import record
 
 Record = dict[str, Any]
-FastFn = Callable[[Any], "Record | None"]
+# (messages, meta) of a plain sft record: the lane hashes and writes the messages without
+# building the record dict, which it assembles only for the few records a step looks at.
+Plain = tuple[list[dict[str, str]], dict[str, Any]]
+FastFn = Callable[[Any], "Plain | None"]
 
 # A reply opening with one of these may hold inline reasoning: left to the converter.
 _OPENERS: tuple[str, ...] = tuple(block[0] for block in BLOCKS)
@@ -44,7 +48,12 @@ def _reply(text: Any) -> dict[str, str] | None:
     return {"role": "assistant", "content": text}
 
 
-def alpaca(row: Any) -> Record | None:
+def as_record(plain: Plain) -> Record:
+    """The record a fast function's result stands for (what the converter returns)."""
+    return record("sft", plain[0], meta=plain[1])
+
+
+def alpaca(row: Any) -> Plain | None:
     """`{instruction, output[, input]}` with string values (`formats/alpaca.py`)."""
     if type(row) is not dict or not row.keys() <= _ALPACA_KEYS:
         return None
@@ -52,10 +61,10 @@ def alpaca(row: Any) -> Record | None:
     reply = _reply(row.get("output"))
     if reply is None or type(instruction) is not str or type(extra) not in (str, type(None)):
         return None
-    return record("sft", [{"role": "user", "content": user_turn(instruction, extra)}, reply])
+    return [{"role": "user", "content": user_turn(instruction, extra)}, reply], {}
 
 
-def dolly(row: Any) -> Record | None:
+def dolly(row: Any) -> Plain | None:
     """`{instruction, response[, context][, category]}` with string values (`formats/dolly.py`)."""
     if type(row) is not dict or not row.keys() <= _DOLLY_KEYS:
         return None
@@ -67,10 +76,10 @@ def dolly(row: Any) -> Record | None:
         return None
     user = {"role": "user", "content": user_turn(instruction, context)}
     meta = {"category": category} if category is not None else {}
-    return record("sft", [user, {"role": "assistant", "content": response}], meta=meta)
+    return [user, {"role": "assistant", "content": response}], meta
 
 
-def sharegpt(row: Any) -> Record | None:
+def sharegpt(row: Any) -> Plain | None:
     """`{conversations: [{from, value}]}` of text turns only (`formats/sharegpt.py`)."""
     if type(row) is not dict or len(row) != 1:
         return None
@@ -88,10 +97,10 @@ def sharegpt(row: Any) -> Record | None:
         if role == "assistant" and value.lstrip().startswith(_OPENERS):
             return None  # inline reasoning: the converter splits it out
         msgs.append({"role": role, "content": value})
-    return record("sft", msgs)
+    return msgs, {}
 
 
-def hh_rlhf(row: Any) -> Record | None:
+def hh_rlhf(row: Any) -> Plain | None:
     """`{chosen, rejected}` transcripts whose chosen side reads cleanly (`formats/hh_rlhf.py`)."""
     if type(row) is not dict or len(row) != 2:
         return None
@@ -105,10 +114,10 @@ def hh_rlhf(row: Any) -> Record | None:
     msgs = [
         {"role": roles[who], "content": text.strip()} for who, text in zip(parts[1::2], parts[2::2])
     ]
-    return record("sft", msgs)  # type: ignore[arg-type]
+    return msgs, {}
 
 
-def openorca(row: Any) -> Record | None:
+def openorca(row: Any) -> Plain | None:
     """`{system_prompt, question, response[, id]}` with string values (`formats/openorca.py`)."""
     if type(row) is not dict or not row.keys() <= _ORCA_KEYS:
         return None
@@ -123,7 +132,7 @@ def openorca(row: Any) -> Record | None:
     msgs.append({"role": "assistant", "content": response})
     category = upstream_id.split(".", 1)[0] if upstream_id and "." in upstream_id else None
     meta = {"category": category} if category is not None else {}
-    return record("sft", msgs, meta=meta)  # type: ignore[arg-type]
+    return msgs, meta
 
 
 # Converter name → fast function, for `kind: sft` sources.

@@ -14,6 +14,7 @@ import glob
 import os
 from collections.abc import Iterator
 from contextlib import closing
+from itertools import islice
 from typing import Any
 
 from postmix.schema import InvalidRow
@@ -21,8 +22,9 @@ from postmix.sources import hub as _hub
 from postmix.sources import local as _local
 from postmix.sources.shards import Shard, SourceError
 
-__all__ = ["Shard", "SourceError", "columns", "looks_like_path", "plan", "read"]
+__all__ = ["Shard", "SourceError", "columns", "looks_like_path", "plan", "read", "read_blocks"]
 
+RUN = 1024  # rows per block of `read_blocks` for formats read row by row
 DataFiles = str | list[str] | dict[str, str | list[str]] | None
 
 
@@ -71,6 +73,15 @@ def read(shard: Shard) -> Iterator[tuple[int, Any]]:
     if shard.fmt in ("hub", "disk"):
         return _hub.read(shard)
     return _local.read(shard)
+
+
+def read_blocks(shard: Shard) -> Iterator[list[tuple[int, Any]]]:
+    """`read`, a list of rows at a time: a JSONL file's rows as each block of it is parsed,
+    other formats' in runs of RUN rows (for loops that work a block at a time)."""
+    if shard.fmt == "jsonl":
+        return _local.jsonl_blocks(shard)
+    rows = read(shard)
+    return iter(lambda: list(islice(rows, RUN)), [])
 
 
 def columns(source: str, **kwargs: Any) -> set[str] | None:

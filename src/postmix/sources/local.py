@@ -19,10 +19,12 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from itertools import chain, count
+from contextlib import closing, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate, chain, count
 from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
 from postmix.sources.compressed import open_compressed
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 BLOCK = 256 << 10  # bytes per read: per-block Python work is negligible, and blocks stay in cache
+CUT_WINDOW = 64 << 10  # bytes read at a time looking for the line start after a cut
+COUNT_BLOCK = 1 << 20  # bytes per read when counting lines before the cuts
 JSON_WHOLE_LIMIT = 256 << 20
 PARQUET_BATCH = 4096
 CSV_FIELD_LIMIT = 1 << 30  # the csv default (128 KiB) is smaller than real long answers
@@ -124,31 +128,55 @@ def _line_starts(path: str, size: int, every: int) -> list[tuple[int, int]]:
     """(byte offset, line index) of each shard start.
 
     A shard starts at the first line start at least `every` bytes after the previous
-    one, so the cuts depend on the file alone. Line indices count every b"\\n", as
-    `read` does, blank lines included.
+    one, so the cuts depend on the file alone, and finding one reads only the bytes
+    up to the next b"\n". Line indices count every b"\n", as `read` does, blank lines
+    included: the ranges between cuts are counted in threads (numpy's compare and
+    count release the GIL), since counting is all of the plan's reading.
     """
-    starts = [(0, 0)]
-    target = every
-    pos = lines = 0  # bytes and newlines before the current block
-    with open(path, "rb") as f:
-        while target < size:
-            block = f.read(BLOCK)
-            if not block:
+    cuts = [0]
+    with open(path, "rb", buffering=0) as f:
+        while (target := cuts[-1] + every) < size:
+            start = _line_after(f.fileno(), target - 1)
+            if start is None or start >= size:
                 break
-            counted = 0  # newlines of block[:counted] are in `lines`
-            while (nl := block.find(b"\n", max(target - 1 - pos, counted))) >= 0:
-                lines += block.count(b"\n", counted, nl + 1)
-                counted = nl + 1
-                if pos + counted < size:
-                    starts.append((pos + counted, lines))
-                target = pos + counted + every
-            lines += block.count(b"\n", counted)
-            pos += len(block)
-    return starts
+            cuts.append(start)
+    ranges = list(zip(cuts, cuts[1:]))
+    with ThreadPoolExecutor(max(1, min(len(ranges), os.cpu_count() or 1))) as pool:
+        counts = pool.map(lambda r: _newlines(path, *r), ranges)
+        return list(zip(cuts, accumulate(counts, initial=0)))
+
+
+def _line_after(fd: int, pos: int) -> int | None:
+    """The offset just past the first b"\n" at or after `pos` (None when there is none)."""
+    while chunk := os.pread(fd, CUT_WINDOW, pos):
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1
+        pos += len(chunk)
+    return None
+
+
+def _newlines(path: str, start: int, end: int) -> int:
+    """How many b"\n" bytes [start, end) of the file holds, read into one reused buffer."""
+    buf = bytearray(COUNT_BLOCK)
+    view, values = memoryview(buf), np.frombuffer(buf, np.uint8)
+    count = 0
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        while start < end and (got := f.readinto(view[: min(COUNT_BLOCK, end - start)])):
+            count += int(np.count_nonzero(values[:got] == 10))
+            start += got
+    return count
 
 
 def _jsonl_rows(shard: Shard) -> Rows:
-    """Lines of the shard's byte range, parsed a block at a time.
+    with closing(jsonl_blocks(shard)) as blocks:  # closing the rows closes the file
+        for block in blocks:
+            yield from block
+
+
+def jsonl_blocks(shard: Shard) -> Iterator[list[tuple[int, Any]]]:
+    """(row, value) of the lines of the shard's byte range, one list per block read.
 
     The hot path is one list comprehension of orjson.loads per block; only a block
     holding a blank or bad line falls back to line-by-line parsing.
@@ -173,12 +201,12 @@ def _jsonl_rows(shard: Shard) -> Rows:
             try:
                 values = [loads(line) for line in lines]
             except orjson.JSONDecodeError:
-                yield from _parse_each(lines, row)
+                yield list(_parse_each(lines, row))
             else:
-                yield from zip(count(row), values)
+                yield list(zip(range(row, row + len(lines)), values))
             row += len(lines)
     if pending:
-        yield from _parse_each([b"".join(pending)], row)
+        yield list(_parse_each([b"".join(pending)], row))
 
 
 def _parse_each(lines: list[bytes], row: int) -> Rows:
