@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from postmix.engine import gather
 from postmix.engine.contracts import ShardResult
 from postmix.engine.index import Index, SpillReader
 from postmix.engine.ledger import EXAMPLES, example_line, removal_line
 from postmix.engine.select import CONFLICT, REASONS, Duplicates, Selection, rng
 from postmix.recipe import Recipe
 from postmix.schema import uuid_str
-from postmix.writers import files
+from postmix.writers import files, glue
 from postmix.writers import tokenized as tokenized_out
 
 
@@ -45,6 +46,7 @@ def write_splits(
             chosen = chosen[rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
         chosen_of[name] = chosen
     tokenized = recipe.output.schema_ == "tokenized"
+    optional = glue.MAPPED.get(recipe.output.schema_, ()) if fmt == "jsonl" else ()
     outputs, paths, packing = [], {}, {}
     with SpillReader(idx.spills) as reader:
         splits = {name: (lambda c=c: reader.lines(idx, c)) for name, c in chosen_of.items()}
@@ -62,7 +64,10 @@ def write_splits(
                 rows, sha = files.write_parquet(path, chunks, schema)
             else:
                 path = (work if fmt == "disk" else out) / f"{prefix}{name}.jsonl"
-                rows, sha = files.write_jsonl(path, chunks)
+                scan = glue.KeyScan(optional) if optional else None
+                rows, sha = gather.write_jsonl(path, idx, chosen_of[name], work, scan)
+                if scan is not None:
+                    glue.remember(path, scan)
             paths[name] = path
             size = path.stat().st_size
             outputs.append(

@@ -1,4 +1,4 @@
-"""Writing output rows to JSONL, Parquet or a `save_to_disk` dataset, atomically.
+"""Writing output rows to Parquet or a `save_to_disk` dataset, atomically (JSONL: engine/gather.py).
 
 Rows arrive as serialized JSON lines (the spill format), in chunks. Every
 file is written to a temporary name in the same folder and renamed at the
@@ -12,10 +12,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -45,36 +44,6 @@ def file_sha256(path: Path) -> str:
         while block := fh.read(1 << 22):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_jsonl(path: Path, chunks: Chunks) -> tuple[int, str]:
-    """Rows and sha256 of a JSONL file written from line chunks.
-
-    A second thread writes and hashes each chunk while this one gathers the next
-    (file writes and sha256 release the GIL), so on two cores the three overlap.
-    """
-    digest = hashlib.sha256()
-    rows = 0
-    with (
-        atomic_path(path) as tmp,
-        open(tmp, "wb", buffering=1 << 20) as fh,
-        ThreadPoolExecutor(1) as pool,
-    ):
-        pending: Future[None] | None = None
-        for chunk in chunks():
-            data = b"".join(chunk)
-            if pending is not None:
-                pending.result()  # in order, one chunk in flight: memory stays two chunks
-            pending = pool.submit(_write_and_hash, fh, digest, data)
-            rows += len(chunk)
-        if pending is not None:
-            pending.result()
-    return rows, digest.hexdigest()
-
-
-def _write_and_hash(fh: IO[bytes], digest: Any, data: bytes) -> None:
-    fh.write(data)
-    digest.update(data)
 
 
 # Tool schemas and tool calls hold free-form objects (`parameters`, `arguments`) whose keys

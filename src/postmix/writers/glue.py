@@ -81,7 +81,10 @@ MAPPED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _filled(out_dir: Path, split: Split, schema: str) -> tuple[frozenset[str], bool]:
+Scan = tuple[frozenset[str], bool]  # (optional columns some row fills, every `tools` is text)
+
+
+def _filled(out_dir: Path, split: Split, schema: str) -> Scan:
     """(optional columns some row of the split holds a value in, whether every `tools` value
     is JSON text). Cached by file and modification time: the card and the glue both ask."""
     path = out_dir / split.output
@@ -89,14 +92,28 @@ def _filled(out_dir: Path, split: Split, schema: str) -> tuple[frozenset[str], b
     return _scan(str(path), (stat.st_mtime_ns, stat.st_size), MAPPED.get(schema, ()))
 
 
+KNOWN = 16  # scans made while writing, kept until the glue or the card asks
+_known: dict[tuple[str, tuple[int, int], tuple[str, ...]], Scan] = {}
+
+
+def remember(path: Path, scan: KeyScan) -> None:
+    """Keep the scan of a JSONL split made while it was written (`engine/gather.py`), for
+    this very file (path, mtime, size): the glue and the card then need not read it again."""
+    stat = path.stat()
+    _known[(str(path), (stat.st_mtime_ns, stat.st_size), scan.optional)] = scan.result()
+    while len(_known) > KNOWN:
+        del _known[next(iter(_known))]
+
+
 @functools.lru_cache(maxsize=64)
-def _scan(
-    path: str, _stamp: tuple[int, int], optional: tuple[str, ...]
-) -> tuple[frozenset[str], bool]:
+def _scan(path: str, _stamp: tuple[int, int], optional: tuple[str, ...]) -> Scan:
     """JSONL: only lines that mention an optional key are parsed. Parquet / Arrow: only the
     optional columns are read, as Arrow arrays."""
     if not optional:
         return frozenset(), True
+    known = _known.pop((path, _stamp, optional), None)
+    if known is not None:
+        return known
     if path.endswith(".jsonl"):
         return _scan_jsonl(Path(path), optional)
     from postmix.report.stats import batches
@@ -115,22 +132,40 @@ def _scan(
     return frozenset(seen), text_tools
 
 
-def _scan_jsonl(path: Path, optional: tuple[str, ...]) -> tuple[frozenset[str], bool]:
-    """Lines holding an optional key as compact JSON writes it (`"tools":`; a value "tools"
-    is no key) are parsed; a file where no key occurs at all is read once, in blocks."""
-    keys = [f'"{k}":'.encode() for k in optional]
-    if not _mentions(path, keys):
-        return frozenset(), True
-    seen: set[str] = set()
-    text_tools = True
-    with open(path, "rb") as fh:
-        for line in fh:
-            if any(k in line for k in keys):
-                row = orjson.loads(line)
-                seen.update(k for k in optional if row.get(k) not in (None, "", []))
-                if row.get("tools") and not isinstance(row["tools"], str):
-                    text_tools = False
-    return frozenset(seen), text_tools
+class KeyScan:
+    """Which optional columns some row fills, from the lines holding an optional key as
+    compact JSON writes it (`"tools":`; a value "tools" is no key): only those are parsed."""
+
+    def __init__(self, optional: tuple[str, ...]) -> None:
+        self.optional = optional
+        self.keys = [f'"{k}":'.encode() for k in optional]
+        self.seen: set[str] = set()
+        self.text_tools = True
+
+    def line(self, line: bytes) -> None:
+        if any(k in line for k in self.keys):
+            row = orjson.loads(line)
+            self.seen.update(k for k in self.optional if row.get(k) not in (None, "", []))
+            if row.get("tools") and not isinstance(row["tools"], str):
+                self.text_tools = False
+
+    def lines(self, block: bytes) -> None:
+        """Every line of a block of whole lines."""
+        for line in block.split(b"\n"):
+            self.line(line)
+
+    def result(self) -> Scan:
+        return frozenset(self.seen), self.text_tools
+
+
+def _scan_jsonl(path: Path, optional: tuple[str, ...]) -> Scan:
+    """`KeyScan` over the file; a file where no key occurs at all is read once, in blocks."""
+    scan = KeyScan(optional)
+    if _mentions(path, scan.keys):
+        with open(path, "rb") as fh:
+            for line in fh:
+                scan.line(line)
+    return scan.result()
 
 
 def _mentions(path: Path, keys: list[bytes]) -> bool:
