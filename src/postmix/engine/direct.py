@@ -83,6 +83,7 @@ class Direct:
         dumps, shape_of, shapes = orjson.dumps, lane.shape, lane.shapes
         source = orjson.dumps(lane.source)
         lo, hi, structure, keyed = self.lo, self.hi, self.structure, lane.key_mode is not None
+        batch = self.batch
         lines, keys, ids, shards, rows, chars, metas = (
             out.lines.append,
             out.keys.append,
@@ -95,12 +96,13 @@ class Direct:
         with rare_collections():
             for number, block in blocks(task):
                 tally.rows += len(block)
+                tally.read += len(block)  # less the rows `_convert` counts itself
                 for row, value in block:
                     plain = fast(value)
                     if plain is None:
+                        tally.read -= 1
                         self._convert(number, row, value)
                         continue
-                    tally.read += 1
                     msgs, meta = plain
                     n = 0
                     empty = False
@@ -121,7 +123,9 @@ class Direct:
                         or (hi is not None and n > hi)
                         or not shape.writable
                     ) and not self._keeps(plain, rid, (number, row), n, empty, shape):
-                        self._counted()
+                        self.count += 1
+                        if self.count == batch:
+                            self._hand_over()
                         continue
                     lines(LINE % (mb, rid.encode(), source))
                     keys(prompt_key(msgs, shape.prompt) if keyed else 0)
@@ -131,7 +135,9 @@ class Direct:
                     chars(n)
                     if meta:
                         metas(meta)
-                    self._counted()
+                    self.count += 1  # `_counted`, inline
+                    if self.count == batch:
+                        self._hand_over()
         self._hand_over()
 
     def _counted(self) -> None:
