@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from postmix.engine import gather
+from postmix.engine import gather, spill_copy
 from postmix.engine.index import Index
 from postmix.writers import glue
 from tests.outputs import build, sft_rows
@@ -120,3 +120,17 @@ def test_prepare_splits_and_glue_match_the_one_process_gather(
 
 def _unread(path: Path, optional: tuple[str, ...]) -> glue.Scan:
     raise AssertionError(f"the glue read {path} again")
+
+
+@pytest.mark.parametrize("memmem", [True, False])
+def test_a_key_is_found_only_within_the_written_bytes(
+    monkeypatch: pytest.MonkeyPatch, memmem: bool
+) -> None:
+    if not memmem:
+        monkeypatch.setattr(spill_copy, "MEMMEM", None)
+    buf = bytearray(b'{"a":"tools"}\n{"tools":[]}\n')
+    keys = [b'"system":', b'"tools":']
+    assert spill_copy.mentions(buf, len(buf), keys)
+    assert not spill_copy.mentions(buf, buf.index(b'"tools":') + 7, keys)
+    assert not spill_copy.mentions(buf, len(buf), [b'"history":'])
+    assert not spill_copy.mentions(bytearray(), 0, keys)

@@ -13,11 +13,13 @@ of it holds one of `keys`, else `0`.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 ROW = 3  # int64s per planned line in the plan file: spill file number, offset, length
 
@@ -52,9 +54,28 @@ def fill(
     return buf, size
 
 
+def _memmem() -> Callable[[int, int, bytes, int], int | None] | None:
+    """The C library's memmem (vectorized: ~3x `bytes.find` on JSON text), where there is one."""
+    try:
+        fn = ctypes.CDLL(None).memmem
+    except (AttributeError, OSError, TypeError):
+        return None
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    return cast(Callable[[int, int, bytes, int], "int | None"], fn)
+
+
+MEMMEM = _memmem()
+
+
 def mentions(buf: bytearray, size: int, keys: list[bytes]) -> bool:
     """Whether any key occurs in the first `size` bytes (whole lines: a key never spans two)."""
-    return any(buf.find(k, 0, size) >= 0 for k in keys)
+    if not size or not keys:
+        return False
+    if MEMMEM is None:
+        return any(buf.find(k, 0, size) >= 0 for k in keys)
+    start = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    return any(MEMMEM(start, size, k, len(k)) is not None for k in keys)
 
 
 def write_all(fd: int, view: memoryview, at: int) -> None:
