@@ -19,8 +19,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Generator
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import IO
 
@@ -61,7 +61,8 @@ def write_jsonl(
         chunks = [(c * CHUNK, min((c + 1) * CHUNK, len(order)), at[c]) for c in range(len(at) - 1)]
         parallel = procs > 1 and len(order) >= INLINE and bool(sys.executable)
         gather = _processes if parallel else _here
-        for view, hit in gather(idx.spills, plan_fh.name, tmp, chunks, at[-1], keys, procs):
+        written = gather(idx.spills, plan_fh.name, tmp, chunks, at[-1], keys, procs)
+        for view, hit in stack.enter_context(closing(written)):  # on error: processes ended
             digest.update(view)
             if hit and scan is not None:
                 scan.lines(bytes(view))
@@ -94,7 +95,7 @@ def _here(
     _size: int,
     keys: list[bytes],
     _procs: int,
-) -> Iterator[tuple[memoryview, bool]]:
+) -> Generator[tuple[memoryview, bool], None, None]:
     """Each chunk gathered in this process: (its bytes, whether it mentions a key)."""
     fds = [os.open(p, os.O_RDONLY) for p in spills]
     plan_fd = os.open(plan, os.O_RDONLY)
@@ -117,7 +118,7 @@ def _processes(
     size: int,
     keys: list[bytes],
     procs: int,
-) -> Iterator[tuple[memoryview, bool]]:
+) -> Generator[tuple[memoryview, bool], None, None]:
     """Each chunk as a `spill_copy` process reports it written, read back from `out`."""
     ends = [off for _, _, off in chunks[1:]] + [size]
     procs = min(procs, len(chunks))
