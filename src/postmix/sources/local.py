@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from itertools import accumulate, chain, count
+from contextlib import closing, contextmanager
+from itertools import accumulate, chain, count, pairwise
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,7 +130,7 @@ def _line_starts(path: str, size: int, every: int) -> list[tuple[int, int]]:
 
     A shard starts at the first line start at least `every` bytes after the previous
     one, so the cuts depend on the file alone, and finding one reads only the bytes
-    up to the next b"\n". Line indices count every b"\n", as `read` does, blank lines
+    up to the next b"\\n". Line indices count every b"\\n", as `read` does, blank lines
     included: the ranges between cuts are counted in threads (numpy's compare and
     count release the GIL), since counting is all of the plan's reading.
     """
@@ -140,14 +141,14 @@ def _line_starts(path: str, size: int, every: int) -> list[tuple[int, int]]:
             if start is None or start >= size:
                 break
             cuts.append(start)
-    ranges = list(zip(cuts, cuts[1:]))
+    ranges = list(pairwise(cuts))
     with ThreadPoolExecutor(max(1, min(len(ranges), os.cpu_count() or 1))) as pool:
         counts = pool.map(lambda r: _newlines(path, *r), ranges)
         return list(zip(cuts, accumulate(counts, initial=0)))
 
 
 def _line_after(fd: int, pos: int) -> int | None:
-    """The offset just past the first b"\n" at or after `pos` (None when there is none)."""
+    """The offset just past the first b"\\n" at or after `pos` (None when there is none)."""
     while chunk := os.pread(fd, CUT_WINDOW, pos):
         nl = chunk.find(b"\n")
         if nl >= 0:
@@ -157,16 +158,21 @@ def _line_after(fd: int, pos: int) -> int | None:
 
 
 def _newlines(path: str, start: int, end: int) -> int:
-    """How many b"\n" bytes [start, end) of the file holds, read into one reused buffer."""
-    buf = bytearray(COUNT_BLOCK)
-    view, values = memoryview(buf), np.frombuffer(buf, np.uint8)
-    count = 0
-    with open(path, "rb", buffering=0) as f:
+    """How many b"\\n" bytes [start, end) of the file holds.
+
+    The buffers are mapped for the call, not allocated: freed heap would stay in
+    the thread's malloc arena, and every worker forked later would count it again.
+    """
+    total = 0
+    with open(path, "rb", buffering=0) as f, mmap.mmap(-1, 2 * COUNT_BLOCK) as buf:
+        data = np.frombuffer(buf, np.uint8, COUNT_BLOCK)
+        flags = np.frombuffer(buf, np.bool_, COUNT_BLOCK, COUNT_BLOCK)
         f.seek(start)
-        while start < end and (got := f.readinto(view[: min(COUNT_BLOCK, end - start)])):
-            count += int(np.count_nonzero(values[:got] == 10))
+        while start < end and (got := f.readinto(data[: min(COUNT_BLOCK, end - start)])):
+            total += int(np.count_nonzero(np.equal(data[:got], 10, out=flags[:got])))
             start += got
-    return count
+        del data, flags  # the map closes only once no array uses it
+    return total
 
 
 def _jsonl_rows(shard: Shard) -> Rows:
