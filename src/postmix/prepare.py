@@ -91,6 +91,7 @@ def prepare(
             results: list[list[ShardResult]] = [[] for _ in infos]
             with Progress(progress, infos) as bar:
                 for res in run.map(shard.run, tasks, resources):
+                    index_mod.compact(res)
                     results[res.source].append(res)
                     bar.advance(res.source, res.tally.rows)
                 for per_source in results:

@@ -1,8 +1,11 @@
 """The driver's compact view of every surviving record, and random access to its spill line.
 
-The workers' columns are joined into parallel arrays in dedup order (source
-priority, recipe order, position), one field at a time, releasing each
-worker's copy as it goes; records themselves stay in the spill files.
+The workers' columns are narrowed as each shard's result arrives (`compact`),
+then joined into parallel arrays in dedup order (source priority, recipe
+order, position), one field at a time; records themselves stay in the spill
+files. Per record the index holds ~27 bytes: record ids are not kept (16
+bytes each), since only the few records the second stage removes need one,
+and those are read back from their spill lines (`record_ids`).
 """
 
 from __future__ import annotations
@@ -12,17 +15,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 
 from postmix.engine.contracts import ShardResult
 from postmix.engine.ledger import LedgerError
+from postmix.writers import tokenized as tokenized_out
 
 CHUNK = 4096  # spill lines read (and held) at a time by the final write
-COLUMNS = ("row", "shard", "offset", "length", "ids", "cost")  # one entry per record each
+COLUMNS = ("row", "shard", "offset", "length", "cost")  # one entry per record each
+NARROW = (np.int8, np.int16, np.int32)  # signed: differences and sums never wrap
 
 
 @dataclass
 class Index:
-    """All surviving records of all sources as parallel arrays, in dedup order."""
+    """All surviving records of all sources as parallel arrays, in dedup order.
+
+    Integer columns have the narrowest signed dtype their values fit in.
+    """
 
     source: np.ndarray
     row: np.ndarray  # row within its input file
@@ -31,7 +40,6 @@ class Index:
     offset: np.ndarray
     length: np.ndarray
     keys: np.ndarray
-    ids: np.ndarray
     cost: np.ndarray
     spills: list[str]
     labels: list[str] = field(default_factory=list)
@@ -48,6 +56,37 @@ class Index:
         """(file label, file format, row) of record `g`."""
         at = int(self.label[g])
         return self.labels[at], self.formats[at], int(self.row[g])
+
+
+def narrow(values: np.ndarray) -> np.ndarray:
+    """`values` in the narrowest signed integer dtype that holds them (itself if none is
+    narrower): rows and offsets fit 32 bits in all but huge files, costs of 1 fit 8."""
+    if not len(values) or values.dtype.kind not in "iu":
+        return values
+    low, high = int(values.min()), int(values.max())
+    for dtype in NARROW:
+        if np.dtype(dtype).itemsize >= values.dtype.itemsize:
+            break
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return values.astype(dtype)
+    return values
+
+
+def _fitting(high: int) -> type[np.signedinteger]:
+    """The narrowest signed dtype holding 0..high."""
+    return next((d for d in NARROW if high <= np.iinfo(d).max), np.int64)
+
+
+def compact(res: ShardResult) -> None:
+    """Narrow a shard's columns and drop its ids as it reaches the driver.
+
+    The driver holds every finished shard's columns while the others run, so
+    this halves its bytes per record at the moment the workers are alive too.
+    """
+    for name in (*COLUMNS, "chars"):
+        setattr(res, name, narrow(getattr(res, name)))
+    res.ids = np.empty((0, 16), np.uint8)
 
 
 def trim_heap() -> None:
@@ -69,7 +108,7 @@ def trim_heap() -> None:
 def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     """Concatenate the workers' arrays in dedup order (`order`: source indices by priority;
     `results[s]`: source s's shard results sorted by task order)."""
-    names = ("source", "row", "label", "file", "offset", "length", "keys", "ids", "cost")
+    names = ("source", "row", "label", "file", "offset", "length", "keys", "cost")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     spills: list[str] = []
     labels: list[str] = []
@@ -81,12 +120,13 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     group: list[np.ndarray] = []
     direction: list[np.ndarray] = []
     pairs: list[dict[str, np.ndarray]] = []
+    source_t = _fitting(len(results))
+    file_t = _fitting(sum(map(len, results)))
+    label_t = _fitting(sum(len(r.labels) for per_source in results for r in per_source))
     for si in order:
         for res in results[si]:
             n = len(res.keys)
-            sizes = {
-                len(getattr(res, k)) for k in ("row", "shard", "offset", "length", "ids", "cost")
-            }
+            sizes = {len(getattr(res, k)) for k in COLUMNS}
             if sizes != {n}:
                 raise LedgerError(
                     f"shard {res.order} of source {si} returned columns of lengths {sorted(sizes)} "
@@ -97,11 +137,10 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
                 group.append(res.group if filled else np.zeros(n, np.uint64))
                 direction.append(res.direction if filled else np.zeros(n, np.int8))
                 pairs.append(res.pairs or _no_pairs(n))
-            parts["source"].append(np.full(n, si, dtype=np.int16))
-            parts["row"].append(res.row)
-            parts["label"].append((res.shard + len(labels)).astype(np.int32))
-            parts["file"].append(np.full(n, len(spills), dtype=np.int32))
-            for name in ("offset", "length", "keys", "ids", "cost"):
+            parts["source"].append(np.full(n, si, dtype=source_t))
+            parts["label"].append(res.shard.astype(label_t) + len(labels))
+            parts["file"].append(np.full(n, len(spills), dtype=file_t))
+            for name in ("row", "offset", "length", "keys", "cost"):
                 parts[name].append(getattr(res, name))
             spills.append(res.spill)
             labels.extend(res.labels)
@@ -117,8 +156,6 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
         chunks = parts.pop(name)
         cat[name] = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
         del chunks
-    if not len(cat["ids"]):
-        cat["ids"] = np.empty((0, 16), dtype=np.uint8)
     near = [b for b in bands if b.size] or None
     return Index(
         group=np.concatenate(group) if judged else None,
@@ -145,6 +182,16 @@ def _no_pairs(n: int) -> dict[str, np.ndarray]:
         "score_chosen": nan,
         "score_rejected": nan,
     }
+
+
+def record_ids(idx: Index, records: np.ndarray) -> dict[int, str]:
+    """The id of each of `records`, read from its spill line (every output row keeps `id`);
+    each parsed row is dropped at once, so this holds one chunk of lines at a time."""
+    wanted = np.unique(records).tolist()
+    decode = tokenized_out.as_row if idx.binary else orjson.loads
+    with SpillReader(idx.spills) as reader:
+        lines = (line for chunk in reader.lines(idx, np.asarray(wanted)) for line in chunk)
+        return {g: decode(line)["id"] for g, line in zip(wanted, lines)}
 
 
 class SpillReader:

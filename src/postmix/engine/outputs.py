@@ -16,17 +16,12 @@ import orjson
 
 from postmix.engine import gather
 from postmix.engine.contracts import ShardResult
-from postmix.engine.index import Index, SpillReader
+from postmix.engine.index import Index, SpillReader, record_ids
 from postmix.engine.ledger import EXAMPLES, example_line, removal_line
 from postmix.engine.select import CONFLICT, REASONS, Duplicates, Selection, rng
 from postmix.recipe import Recipe
-from postmix.schema import uuid_str
 from postmix.writers import files, glue
 from postmix.writers import tokenized as tokenized_out
-
-
-def uuid(raw: np.ndarray) -> str:
-    return uuid_str(raw.tobytes())
 
 
 def write_splits(
@@ -133,14 +128,14 @@ def stage_two_lines(
         *zip(gone.tolist(), dups.of[gone].tolist(), why),
         *zip(leak_hit.tolist(), leak_of.tolist(), ["validation_leak"] * len(leak_hit)),
     ]
+    named = np.concatenate([gone, dups.of[gone], leak_hit, leak_of])
+    ids = record_ids(idx, named[named >= 0])
     lines = []
     for g, of, reason in entries:
         label, fmt, row = idx.where(g)
         src = names[int(idx.source[g])]
-        extra = (
-            {"of": uuid(idx.ids[of]), "of_source": names[int(idx.source[of])]} if of >= 0 else {}
-        )
-        lines.append(removal_line(src, label, fmt, row, uuid(idx.ids[g]), reason, **extra))
+        extra = {"of": ids[of], "of_source": names[int(idx.source[of])]} if of >= 0 else {}
+        lines.append(removal_line(src, label, fmt, row, ids[g], reason, **extra))
     return lines
 
 

@@ -17,7 +17,7 @@ import xxhash
 
 from postmix import mix, split
 from postmix.dedup.config import NearConfig
-from postmix.dedup.exact import first_occurrence
+from postmix.dedup.exact import repeats
 from postmix.dedup.judgments import CONFLICT as CONFLICT_VOTE
 from postmix.dedup.judgments import DUPLICATE, KEPT, resolve_judgments
 from postmix.engine.index import Index
@@ -28,6 +28,11 @@ def rng(seed: int, *keys: object) -> np.random.Generator:
     return np.random.default_rng(
         [seed & 0xFFFFFFFF, *(xxhash.xxh32_intdigest(str(k).encode()) for k in keys)]
     )
+
+
+def positions(n: int) -> type[np.signedinteger]:
+    """The dtype of positions among `n` records: 32 bits until 2**31 of them."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 # What removed a record in the second stage (`Duplicates.why`); 0 means it stays.
@@ -66,7 +71,7 @@ def duplicates(
     duplicates by key among the survivors, then near duplicates among what exact kept."""
     n = len(idx.keys)
     why = np.zeros(n, dtype=np.int8)
-    of = np.full(n, -1, dtype=np.int64)
+    of = np.full(n, -1, dtype=positions(n))
     counts: dict[str, dict[str, int]] = {}
     if idx.group is not None and idx.direction is not None:
         res = resolve_judgments(idx.group, idx.direction, idx.source, names, judgments)  # type: ignore[arg-type]
@@ -76,20 +81,22 @@ def duplicates(
         of[gone] = res.kept_as[gone]
         counts = res.counts
     if exact:
-        live = np.flatnonzero(why == STAYS)
-        first = live[first_occurrence(idx.keys[live])]
-        hit = first != live
-        why[live[hit]] = EXACT
-        of[live[hit]] = first[hit]
-    near_of = near_duplicates(idx, why != STAYS, cfg, names)
-    hit = near_of >= 0
-    why[hit] = NEAR
-    of[hit] = near_of[hit]
+        live = np.flatnonzero(why == STAYS) if why.any() else None  # None: every record
+        again, first = repeats(idx.keys if live is None else idx.keys[live])
+        if live is not None:
+            again, first = live[again], live[first]
+        why[again] = EXACT
+        of[again] = first
+    if cfg is not None and idx.bands is not None:
+        near_of = near_duplicates(idx, why != STAYS, cfg, names)
+        hit = near_of >= 0
+        why[hit] = NEAR
+        of[hit] = near_of[hit]
     return Duplicates(why=why, of=of, judgments=counts)
 
 
 def near_duplicates(
-    idx: Index, removed: np.ndarray, cfg: NearConfig | None, names: list[str]
+    idx: Index, removed: np.ndarray, cfg: NearConfig, names: list[str]
 ) -> np.ndarray:
     """Near-duplicate resolution among the records still standing (`~removed`).
 
@@ -98,11 +105,10 @@ def near_duplicates(
     records of the cleaned sources are removed, and only for repeating a
     record of a reference source.
     """
-    near_of = np.full(len(removed), -1, dtype=np.int64)
-    if cfg is None or idx.bands is None:
-        return near_of
     from postmix.dedup import near
 
+    assert idx.bands is not None
+    near_of = np.full(len(removed), -1, dtype=np.int64)
     live = np.flatnonzero(~removed)
     sigs = near.SignatureStore(idx.sigs, cfg.num_perm, order=live)
     keys, rank = idx.bands[live], np.arange(len(live))
@@ -145,13 +151,21 @@ class Selection:
 
 
 def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, removed: np.ndarray) -> Selection:
-    """Train and validation indices per the mix and split rules (unique records only)."""
+    """Train and validation indices per the mix and split rules (unique records only).
+
+    Positions are `positions(n)` integers and each stage's arrays are dropped once
+    the next holds what it needs, so the peak stays a few bytes a record.
+    """
     n_src = len(spec.names)
-    unique = [np.flatnonzero((source == i) & ~removed) for i in range(n_src)]
+    at = positions(len(source))
+    unique = [np.flatnonzero((source == i) & ~removed).astype(at) for i in range(n_src)]
     token_mode = spec.total_tokens is not None
-    # Budgets count trainable tokens in token mode, records otherwise.
-    cost = cost if token_mode else np.ones(len(cost), dtype=np.int64)
-    available = [float(cost[u].sum()) for u in unique]
+
+    def costs(records: np.ndarray) -> np.ndarray:
+        """Budgets count trainable tokens in token mode, records otherwise."""
+        return cost[records] if token_mode else np.ones(len(records), dtype=np.int8)
+
+    available = [float(costs(u).sum()) for u in unique]
     caps = spec.caps
     if not token_mode:
         available = [min(a, c) if c else a for a, c in zip(available, caps)]
@@ -160,12 +174,14 @@ def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, removed: np.ndar
         budgets = [min(b, c) if c else b for b, c in zip(budgets, caps)]
 
     picked = []
-    for i in range(n_src):
-        have = cost[unique[i]]
+    for i, u in enumerate(unique):
+        have = costs(u)
         sub = mix.select(
             have, min(budgets[i], float(have.sum())), rng(spec.seed, "unique", spec.names[i])
         )
-        picked.append(np.sort(unique[i][sub]))
+        picked.append(np.sort(u[sub]))
+    del unique
+    n_unique = [len(p) for p in picked]
     ratio = spec.validation_ratio
     if spec.stratified:
         held = [
@@ -173,15 +189,17 @@ def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, removed: np.ndar
             for i, p in enumerate(picked)
         ]
     else:
-        allp = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+        allp = np.concatenate(picked) if picked else np.empty(0, dtype=at)
         val_all, _ = split.holdout(allp, ratio, rng(spec.validation_seed, "validation"))
+        del allp
         held = [(np.intersect1d(val_all, p), np.setdiff1d(p, val_all)) for p in picked]
+    del picked
 
     train_parts, val_parts, stats = [], [], []
     for i, (val, pool) in enumerate(held):
         # When upsampling, `picked` is every unique record, so `pool` is all that is not held out.
-        budget = budgets[i] - float(cost[val].sum())
-        train = pool[mix.select(cost[pool], budget, rng(spec.seed, "train", spec.names[i]))]
+        budget = budgets[i] - float(costs(val).sum())
+        train = pool[mix.select(costs(pool), budget, rng(spec.seed, "train", spec.names[i]))]
         if token_mode and caps[i]:
             train = mix.cap(train, max(caps[i] - len(val), 0))
         train_parts.append(train)
@@ -191,16 +209,17 @@ def select(spec: MixSpec, source: np.ndarray, cost: np.ndarray, removed: np.ndar
             "ratio": spec.ratios[i],
             "target": round(budgets[i]) if not token_mode else None,
             "achieved": achieved,
-            "unique": len(picked[i]),
+            "unique": n_unique[i],
             "train": len(train),
             "validation": len(val),
-            "upsampling": round(achieved / len(picked[i]), 4) if len(picked[i]) else 0.0,
+            "upsampling": round(achieved / n_unique[i], 4) if n_unique[i] else 0.0,
         }
         if token_mode:
             entry["target_tokens"] = round(budgets[i])
             entry["achieved_tokens"] = int(cost[train].sum() + cost[val].sum())
         stats.append(entry)
-    cat = lambda parts: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)  # noqa: E731
+    del held
+    cat = lambda parts: np.concatenate(parts) if parts else np.empty(0, dtype=at)  # noqa: E731
     return Selection(train=cat(train_parts), validation=cat(val_parts), mix=stats)
 
 
