@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from postmix.collect import rare_collections
 from postmix.templates import Renderer, Span, TemplateError
 from postmix.tokenize.fit import fit
 from postmix.tokenize.layout import Codec, Layout, codec, token_ranges
@@ -31,6 +32,7 @@ from postmix.tokenize.records import (
     TokenizedRecord,
     TrainOn,
     cumsum0,
+    span_rows,
 )
 from postmix.tokenize.roundtrip import CATEGORIES, lost, round_trip
 from postmix.tokenize.verify import verify_batch
@@ -87,7 +89,9 @@ def tokenize_batch(
 
     Records go through in chunks of CHUNK: while the Rust encoder (which
     releases the GIL) encodes one chunk on a helper thread, Python renders the
-    next and labels and verifies the previous one.
+    next and labels and verifies the previous one. The chunks in flight hold
+    thousands of objects without cycles, so the cyclic collector runs rarely
+    meanwhile (`postmix.collect`).
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, not {train_on!r}")
@@ -98,7 +102,7 @@ def tokenize_batch(
     opts = Options(train_on, reasoning, train_reasoning)
     cd = codec(tok)
     out: list[TokenizedRecord | str] = [""] * len(records)
-    with ThreadPoolExecutor(1) as pool:
+    with rare_collections(), ThreadPoolExecutor(1) as pool:
         pending = None
         for start in range(0, len(records), CHUNK):
             plans = []
@@ -158,60 +162,75 @@ def _finish(
     ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(offsets[-1]))
     spans = [s for p in plans for s in p.spans]
     lay = Layout(cd.table, ids, offsets, texts) if cd.table is not None else None
-    queries = np.array(
-        [(k, s.start, s.end) for k, text_spans in enumerate(spans) for s in text_spans],
-        dtype=np.int64,
-    ).reshape(-1, 3)
+    per_text = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
+    rows = span_rows(spans)
+    queries = np.column_stack((np.repeat(np.arange(len(spans)), per_text), rows[:, :2]))
     ts, te = token_ranges(cd, lay, offsets, texts, queries, None if lay else encs)
     size = len(ids) + 1
     trained = np.cumsum(np.bincount(ts, minlength=size) - np.bincount(te, minlength=size))[:-1] > 0
-    first_query = cumsum0(np.fromiter(map(len, spans), dtype=np.int64, count=len(spans)))
-    first_text = cumsum0(np.fromiter((len(p.texts) for p in plans), dtype=np.int64))[:-1]
+    first_query = cumsum0(per_text).tolist()
     round_trips = _losses(cd, ids, offsets, texts, lay)
-    unk = getattr(tok, "unk_token", None)
+    changed = _changes(tok, texts, round_trips)
     labels = np.where(trained, ids, IGNORE).astype(np.int32)
-    for p, k in zip(plans, first_text.tolist()):
-        changed = {
-            c
-            for j in range(k, k + len(p.texts))
-            if (decoded := round_trips[j]) is not None
-            for c in lost(texts[j], decoded, unk)
-        }
-        if changed and strict:
+    at = offsets.tolist()
+    k = 0
+    for p in plans:
+        n = len(p.texts)
+        gone = _lost_in(changed, k, n) if changed else ()
+        if gone and strict:
             raise RoundTripError(
                 f"record {p.rec.get('id')}: the tokenizer does not represent its text exactly "
-                f"({', '.join(changed)}); without strict the run reports this and goes on"
+                f"({', '.join(gone)}); without strict the run reports this and goes on"
             )
-        if p.rec["kind"] == "preference":
-            starts = ts[first_query[k]], ts[first_query[k + 1]]
-            out[p.index] = _pair(p, ids, offsets, k, trained, starts)
+        kind = p.rec["kind"]
+        if kind == "preference":
+            starts = int(ts[first_query[k]]), int(ts[first_query[k + 1]])
+            rec = _pair(p, ids, at, k, trained, starts)
         else:
-            a, b = int(offsets[k]), int(offsets[k + 1])
-            kind = p.rec["kind"]
-            out[p.index] = TokenizedRecord(
+            a, b = at[k], at[k + 1]
+            rec = TokenizedRecord(
                 p.rec.get("id"),
                 kind,
                 input_ids=ids[a:b],
                 labels=None if kind == "prompt" else labels[a:b],
             )
-        out[p.index].lost = tuple(c for c in CATEGORIES if c in changed)
+        if gone:
+            rec.lost = gone
+        out[p.index] = rec
+        k += n
     if verify:
         records_of = [p.rec.get("id") for p in plans for _ in p.texts]
         batch = Sequences(ids, trained, offsets, texts, spans, records_of)
-        verify_batch(tok, batch, lay, round_trips)
+        verify_batch(tok, batch, lay, round_trips, rows)
+
+
+def _changes(tok: Any, texts: list[str], round_trips: list[str | None]) -> dict[int, set[str]]:
+    """What the round trip changed, by text index (only the texts it changed)."""
+    unk = getattr(tok, "unk_token", None)
+    return {
+        k: set(lost(texts[k], decoded, unk))
+        for k, decoded in enumerate(round_trips)
+        if decoded is not None
+    }
+
+
+def _lost_in(changed: dict[int, set[str]], k: int, n: int) -> tuple[str, ...]:
+    """The categories lost in texts k:k + n, in CATEGORIES order."""
+    found = set().union(*(changed.get(j, ()) for j in range(k, k + n)))
+    return tuple(c for c in CATEGORIES if c in found)
 
 
 def _pair(
     p: _Plan,
     ids: np.ndarray,
-    offsets: np.ndarray,
+    offsets: list[int],
     k: int,
     trained: np.ndarray,
     reply_starts: tuple[int, int],
 ) -> TokenizedRecord:
     """Split both sides at their first reply token; the prompt is the part both share."""
     chosen, rejected = ids[offsets[k] : offsets[k + 1]], ids[offsets[k + 1] : offsets[k + 2]]
-    cut = min(reply_starts[0] - int(offsets[k]), reply_starts[1] - int(offsets[k + 1]))
+    cut = min(reply_starts[0] - offsets[k], reply_starts[1] - offsets[k + 1])
     differ = np.flatnonzero(chosen[:cut] != rejected[:cut])
     n = int(differ[0]) if len(differ) else cut
     trained[offsets[k] + n : offsets[k + 1]] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -69,6 +70,14 @@ class TokenizedRecord:
 def cumsum0(a: np.ndarray) -> np.ndarray:
     """Offsets from lengths: [0, a0, a0 + a1, ...]."""
     return np.concatenate(([0], np.cumsum(a, dtype=np.int64)))
+
+
+def span_rows(spans: list[list[Span]]) -> np.ndarray:
+    """The spans of a batch in order, one int64 row each: start, end, lo, hi, index, body."""
+    flat = list(chain.from_iterable(spans))
+    width = len(Span._fields)
+    values = np.fromiter(chain.from_iterable(flat), dtype=np.int64, count=width * len(flat))
+    return values.reshape(len(flat), width)
 
 
 @dataclass

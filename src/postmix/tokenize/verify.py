@@ -8,7 +8,7 @@ import numpy as np
 
 from postmix.templates import Span
 from postmix.tokenize.layout import Layout, codec
-from postmix.tokenize.records import MaskError, Sequences
+from postmix.tokenize.records import MaskError, Sequences, span_rows
 
 
 def verify_batch(
@@ -16,6 +16,7 @@ def verify_batch(
     batch: Sequences,
     layout: Layout | None = None,
     round_trips: list[str | None] | None = None,
+    rows: np.ndarray | None = None,
 ) -> None:
     """Raise MaskError unless every trained run decodes to exactly its reply (+ end token).
 
@@ -28,7 +29,7 @@ def verify_batch(
     With a byte table every sequence is decoded whole and must equal its text
     byte for byte, which fixes each token's position; otherwise (or for a text
     that does not round-trip) each run is decoded by the tokenizer's own
-    decoder. `layout` reuses the one tokenization built.
+    decoder. `layout` reuses the one tokenization built, `rows` its `span_rows`.
 
     A text the tokenizer cannot represent exactly (`round_trips[k]` holds what
     it decodes to) is checked against what the tokenizer makes of each reply:
@@ -51,8 +52,7 @@ def verify_batch(
     if (got != want).any():
         k = int(np.flatnonzero(got != want)[0])
         raise MaskError(f"record {batch.records[k]}: {got[k]} trained runs for {want[k]} replies")
-    bounds = np.array([s[:4] for spans in batch.spans for s in spans], dtype=np.int64)
-    bounds = bounds.reshape(-1, 4)
+    bounds = (span_rows(batch.spans) if rows is None else rows)[:, :4]
     which = np.repeat(np.arange(n), want)
     placed = np.zeros(n, dtype=bool)
     if cd.table is not None and len(bounds):
