@@ -60,8 +60,11 @@ def write_jsonl(
             fh.truncate(at[-1])
         chunks = [(c * CHUNK, min((c + 1) * CHUNK, len(order)), at[c]) for c in range(len(at) - 1)]
         parallel = procs > 1 and len(order) >= INLINE and bool(sys.executable)
-        gather = _processes if parallel else _here
-        written = gather(idx.spills, plan_fh.name, tmp, chunks, at[-1], keys, procs)
+        written = (
+            _processes(idx.spills, plan_fh.name, tmp, chunks, at[-1], keys, procs)
+            if parallel
+            else _here(idx.spills, plan_fh.name, tmp, chunks, keys)
+        )
         for view, hit in stack.enter_context(closing(written)):  # on error: processes ended
             digest.update(view)
             if hit and scan is not None:
@@ -88,13 +91,7 @@ Chunk = tuple[int, int, int]  # first line, end line, output byte offset
 
 
 def _here(
-    spills: list[str],
-    plan: str,
-    out: Path,
-    chunks: list[Chunk],
-    _size: int,
-    keys: list[bytes],
-    _procs: int,
+    spills: list[str], plan: str, out: Path, chunks: list[Chunk], keys: list[bytes]
 ) -> Generator[tuple[memoryview, bool], None, None]:
     """Each chunk gathered in this process: (its bytes, whether it mentions a key)."""
     fds = [os.open(p, os.O_RDONLY) for p in spills]
