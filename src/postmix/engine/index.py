@@ -185,13 +185,17 @@ def _no_pairs(n: int) -> dict[str, np.ndarray]:
 
 
 def record_ids(idx: Index, records: np.ndarray) -> dict[int, str]:
-    """The id of each of `records`, read from its spill line (every output row keeps `id`);
-    each parsed row is dropped at once, so this holds one chunk of lines at a time."""
-    wanted = np.unique(records).tolist()
+    """The id of each of `records`, read from its spill line (every output row keeps `id`)
+    one line at a time: only the ids are held."""
+    wanted = np.unique(records)
     decode = tokenized_out.as_row if idx.binary else orjson.loads
+    ids = {}
     with SpillReader(idx.spills) as reader:
-        lines = (line for chunk in reader.lines(idx, np.asarray(wanted)) for line in chunk)
-        return {g: decode(line)["id"] for g, line in zip(wanted, lines)}
+        fds = [reader.fds[f] for f in idx.file[wanted].tolist()]
+        places = zip(fds, idx.length[wanted].tolist(), idx.offset[wanted].tolist())
+        for g, (fd, n, off) in zip(wanted.tolist(), places):
+            ids[g] = decode(os.pread(fd, n, off))["id"]
+    return ids
 
 
 class SpillReader:
