@@ -70,7 +70,7 @@ def test_parallel_gather_writes_the_one_process_bytes(tmp_path: Path, n: int) ->
         assert (rows, sha) == (n, hashlib.sha256(want).hexdigest())
         assert path.read_bytes() == want
         assert scan.result() == glue._scan_jsonl(path, ("system", "tools"))
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("plan")) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("plan")]
 
 
 @pytest.mark.usefixtures("small_chunks")
