@@ -57,6 +57,8 @@ def test_the_index_holds_under_28_bytes_a_record_and_every_value(tmp_path: Path)
         assert len(res.ids) == 0  # the driver never holds ids
     idx = index.build(results, order=[1, 0])
     assert sum(getattr(idx, c).itemsize for c in PER_RECORD) <= 27
+    idx.drop_keys()  # after dedup, their only use
+    assert idx.keys.nbytes == 0
     assert idx.source.tolist() == [1] * 100 + [0] * 500
     assert idx.row.tolist() == list(range(100)) + list(range(500))
     assert idx.file.tolist() == [0] * 100 + [1] * 300 + [2] * 200
