@@ -44,7 +44,7 @@ def lines(seed: int) -> bytes:
 def small_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows and count blocks of a few bytes, so every loop turns many times."""
     monkeypatch.setattr(local, "CUT_WINDOW", 16)
-    monkeypatch.setattr(local, "COUNT_BLOCK", 64)
+    monkeypatch.setattr(local, "BLOCK", 64)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 BLOCK = 256 << 10  # bytes per read: per-block Python work is negligible, and blocks stay in cache
 CUT_WINDOW = 64 << 10  # bytes read at a time looking for the line start after a cut
-COUNT_BLOCK = 1 << 20  # bytes per read when counting lines before the cuts
 JSON_WHOLE_LIMIT = 256 << 20
 PARQUET_BATCH = 4096
 CSV_FIELD_LIMIT = 1 << 30  # the csv default (128 KiB) is smaller than real long answers
@@ -164,11 +163,11 @@ def _newlines(path: str, start: int, end: int) -> int:
     the thread's malloc arena, and every worker forked later would count it again.
     """
     total = 0
-    with open(path, "rb", buffering=0) as f, mmap.mmap(-1, 2 * COUNT_BLOCK) as buf:
-        data = np.frombuffer(buf, np.uint8, COUNT_BLOCK)
-        flags = np.frombuffer(buf, np.bool_, COUNT_BLOCK, COUNT_BLOCK)
+    with open(path, "rb", buffering=0) as f, mmap.mmap(-1, 2 * BLOCK) as buf:
+        data = np.frombuffer(buf, np.uint8, BLOCK)
+        flags = np.frombuffer(buf, np.bool_, BLOCK, BLOCK)
         f.seek(start)
-        while start < end and (got := f.readinto(data[: min(COUNT_BLOCK, end - start)])):
+        while start < end and (got := f.readinto(data[: min(BLOCK, end - start)])):
             total += int(np.count_nonzero(np.equal(data[:got], 10, out=flags[:got])))
             start += got
         del data, flags  # the map closes only once no array uses it
