@@ -2,9 +2,10 @@
 
 Runs `prepare` in this process on the benchmark data (`prepare_data.py`) with
 the phase functions wrapped by timers, then verifies the output's sha256s as
-a trainer does. Prints one Markdown table: each phase's wall seconds, the
-driver's CPU seconds in it, and its share of the whole; shard work runs in the
-workers, whose CPU seconds are given on its row. Issue 10's questions are
+a trainer does. Prints one Markdown table: each phase's wall seconds, the CPU
+seconds of the driver and of the processes that ended in it (the write phase's
+gather processes), and its share of the whole; shard work runs in the workers,
+whose CPU seconds are given on its row. Issue 10's questions are
 rows of it: the staged commit (`OutputCommit.commit`), the sha256s computed
 while writing (estimated from this machine's sha256 speed on the output
 bytes) and a full sha256 verification afterwards (`writers.verify`).
@@ -40,7 +41,8 @@ from postmix.engine import fingerprint, index, outputs, plan, select
 from postmix.recipe import parse
 from postmix.writers import commit, verify
 
-Phase = tuple[str, float, float, float]  # name, start, wall seconds, driver CPU seconds
+Phase = tuple[str, float, float, float]  # name, start, wall seconds, CPU seconds
+CHILDREN: dict[str, float] = {}  # CPU seconds of child processes ended within each phase
 PHASES: list[tuple[Any, str, str]] = [
     (plan, "resolve", "plan (converters, shard cuts)"),
     (fingerprint, "fingerprint", "fingerprint (source digests)"),
@@ -59,14 +61,22 @@ PHASES: list[tuple[Any, str, str]] = [
 def timed(phases: list[Phase], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu, child = time.perf_counter(), time.process_time(), _children_cpu()
         try:
             return fn(*args, **kwargs)
         finally:
             wall = time.perf_counter() - start
-            phases.append((name, start, wall, time.process_time() - cpu))
+            children = _children_cpu() - child
+            CHILDREN[name] = CHILDREN.get(name, 0.0) + children
+            phases.append((name, start, wall, time.process_time() - cpu + children))
 
     return run
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children (shard workers, gather processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def sha256_speed() -> float:
@@ -94,14 +104,15 @@ def measure(rows: int, executor: str, num_proc: int | None) -> tuple[list[Phase]
     import postmix.report as report
 
     report.write_card = timed(phases, "dataset card (README.md)", report.write_card)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = _children_cpu()
     start = time.perf_counter()
     manifest = driver.prepare(
         recipe, out, num_proc=num_proc, progress=False, report=False, force=True
     )
     total = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    # Children's CPU outside the timed phases is the shard workers' (the gather
+    # processes of the write phase are counted on its row).
+    workers = _children_cpu() - children - sum(CHILDREN.values())
     ends = {name: s + w for name, s, w, _ in phases}
     begins = {name: s for name, s, _, _ in phases}
     shard_start = ends["fingerprint (source digests)"]
@@ -158,7 +169,7 @@ def main() -> None:
         f"prepare {total:.2f} s wall, workers {workers:.1f} CPU-s, "
         f"load {os.getloadavg()[0]:.1f}\n"
     )
-    print("| phase | wall s | share of prepare | driver CPU s |")
+    print("| phase | wall s | share of prepare | CPU s (driver and its processes) |")
     print("|---|---:|---:|---:|")
     for name, _, wall, cpu in sorted(phases, key=lambda p: p[1]):
         cpu_text = f"{workers:.1f} (workers)" if name.startswith("shard work") else f"{cpu:.2f}"
