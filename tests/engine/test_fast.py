@@ -218,7 +218,7 @@ def general(plan: SourcePlan, batch: list[dict[str, Any]], ledger: Ledger) -> tu
     """The general path of shard work on one batch (what `shard.run`'s flush does)."""
     chain = chains.build(plan)
     where = [(0, i) for i in range(len(batch))]
-    kept, where, columns = chains.run_chain(chain.steps, batch, where, ledger)
+    kept, where, _ = chains.run_chain(chain.steps, batch, where, ledger)
     ledger.spilled(len(kept), [r["meta"] for r in kept])
     to_row = SCHEMAS[plan.schema]
     lines = [orjson.dumps(to_row(r), option=orjson.OPT_APPEND_NEWLINE) for r in kept]
@@ -226,8 +226,7 @@ def general(plan: SourcePlan, batch: list[dict[str, Any]], ledger: Ledger) -> tu
     reasoning = ReasoningTally()
     for rec in kept:
         reasoning.add(rec)
-    ids = columns.get("id", [])
-    return lines, keys, ids, [w[1] for w in where], [*map(text_length, kept)], reasoning
+    return lines, keys, [w[1] for w in where], [*map(text_length, kept)], reasoning
 
 
 @pytest.mark.parametrize(
@@ -251,15 +250,17 @@ def test_lane_decides_like_the_chain(
     slow_removed, fast_removed = io.BytesIO(), io.BytesIO()
     slow_ledger = Ledger("src", ["f"], ["jsonl"], slow_removed)
     fast_ledger = Ledger("src", ["f"], ["jsonl"], fast_removed)
-    want = general(plan, [orjson.loads(orjson.dumps(r)) for r in records], slow_ledger)
+    copies = [orjson.loads(orjson.dumps(r)) for r in records]
+    want = general(plan, copies, slow_ledger)
     spill = io.BytesIO()
-    cols: dict[str, list[Any]] = {k: [] for k in ("keys", "ids", "row", "shard", "length")}
+    cols: dict[str, list[Any]] = {k: [] for k in ("keys", "row", "shard", "length")}
     cols.update(cost=[], chars=[])
     reasoning = ReasoningTally()
     lane.flush(records, [(0, i) for i in range(len(records))], fast_ledger, spill, cols, reasoning)
-    lines, keys, ids, rows, chars, expected = want
+    lines, keys, rows, chars, expected = want
     assert spill.getvalue() == b"".join(lines)
-    assert cols["keys"] == keys and cols["ids"] == ids and cols["row"] == rows
+    assert [r["id"] for r in records] == [r["id"] for r in copies]  # kept and dropped alike
+    assert cols["keys"] == keys and cols["row"] == rows
     assert cols["chars"] == chars and cols["length"] == [*map(len, lines)]
     assert fast_removed.getvalue() == slow_removed.getvalue()
     assert fast_ledger.examples == slow_ledger.examples

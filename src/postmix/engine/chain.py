@@ -58,10 +58,9 @@ class IdentifyStep:
     resources: Resources = LIGHT
 
     def __call__(self, batch: Batch) -> StepOutput:
-        raw = [record_id_bytes(rec) for rec in batch]
-        for rec, r in zip(batch, raw):
-            rec["id"] = uuid_str(r)
-        return StepOutput([None] * len(batch), columns={"id": raw})
+        for rec in batch:
+            rec["id"] = uuid_str(record_id_bytes(rec))
+        return StepOutput([None] * len(batch))
 
 
 @dataclass

@@ -115,7 +115,6 @@ class ShardResult:
     formats: list[str]  # their file formats
     tally: Tally = field(default_factory=Tally)
     keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
-    ids: np.ndarray = field(default_factory=lambda: np.empty((0, 16), np.uint8))
     row: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     shard: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     offset: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -139,6 +138,5 @@ class ShardResult:
         empty = np.empty(0, np.int64)
         self.keys = self.row = self.shard = self.offset = self.length = self.cost = empty
         self.group = self.direction = empty
-        self.ids = np.empty((0, 16), np.uint8)
         self.bands = np.empty((0, 0), np.uint64)
         self.ntok = []

@@ -84,10 +84,9 @@ class Direct:
         source = orjson.dumps(lane.source)
         lo, hi, structure, keyed = self.lo, self.hi, self.structure, lane.key_mode is not None
         batch = self.batch
-        lines, keys, ids, shards, rows, chars, metas = (
+        lines, keys, shards, rows, chars, metas = (
             out.lines.append,
             out.keys.append,
-            out.ids.append,
             out.shard.append,
             out.row.append,
             out.chars.append,
@@ -129,7 +128,6 @@ class Direct:
                         continue
                     lines(LINE % (mb, rid.encode(), source))
                     keys(prompt_key(msgs, shape.prompt) if keyed else 0)
-                    ids(raw)
                     shards(number)
                     rows(row)
                     chars(n)

@@ -162,19 +162,17 @@ class Lane:
         """One record through the fused chain: into `out`, or its drop into `dropped`."""
         walk = _walk(rec)
         if walk is None:
-            raw = self._general(rec, at, dropped)
-            if raw is None:
+            if not self._general(rec, at, dropped):
                 return
             reasoning.add(rec)
             line = orjson.dumps(SCHEMAS[self.schema](rec), option=orjson.OPT_APPEND_NEWLINE)
             key = exact_key(rec, self.key_mode) if self.key_mode else 0
-            out.add(line, key, raw, at, text_length(rec), rec["meta"])
+            out.add(line, key, at, text_length(rec), rec["meta"])
             return
         n, empty, roles = walk
         shape = self.shape(roles)
         m = orjson.dumps(rec["messages"])
-        raw = id_bytes(HEAD + m + TAIL)
-        rid = rec["id"] = uuid_str(raw)
+        rid = rec["id"] = uuid_str(id_bytes(HEAD + m + TAIL))
         misshaped = empty or shape.problem is not None
         if not self.keeps(rec, at, n, misshaped, shape.writable, dropped):
             return
@@ -183,18 +181,17 @@ class Lane:
             line = LINE % (m, rid.encode(), orjson.dumps(self.source))
         else:
             line = orjson.dumps(SCHEMAS[self.schema](rec), option=orjson.OPT_APPEND_NEWLINE)
-        out.add(line, self._key(rec, shape), raw, at, n, rec["meta"])
+        out.add(line, self._key(rec, shape), at, n, rec["meta"])
 
-    def _general(self, rec: dict[str, Any], at: Where, dropped: Dropped) -> bytes | None:
-        """The chain's own steps on one record; its raw id, or None when a step dropped it."""
+    def _general(self, rec: dict[str, Any], at: Where, dropped: Dropped) -> bool:
+        """The chain's own steps on one record (the first names it); False when one dropped it."""
         steps = self.chain.steps
-        raw = steps[0]([rec]).columns["id"][0]
-        for k in range(1, len(steps)):
-            verdict = steps[k]([rec]).verdicts[0]
+        for k, step in enumerate(steps):
+            verdict = step([rec]).verdicts[0]
             if verdict is not None:
                 dropped[k].append((rec, at, verdict))
-                return None
-        return raw
+                return False
+        return True
 
     def keeps(
         self,

@@ -84,14 +84,13 @@ def _fitting(high: int) -> type[np.signedinteger]:
 
 
 def compact(res: ShardResult) -> None:
-    """Narrow a shard's columns and drop its ids as it reaches the driver.
+    """Narrow a shard's columns as it reaches the driver.
 
     The driver holds every finished shard's columns while the others run, so
     this halves its bytes per record at the moment the workers are alive too.
     """
     for name in (*COLUMNS, "chars"):
         setattr(res, name, narrow(getattr(res, name)))
-    res.ids = np.empty((0, 16), np.uint8)
 
 
 def trim_heap() -> None:

@@ -54,7 +54,7 @@ class _Columns:
     """Per-record columns of the survivors, accumulated batch by batch."""
 
     def __init__(self) -> None:
-        names = ("keys", "ids", "row", "shard", "length", "cost", "chars", "group", "dir")
+        names = ("keys", "row", "shard", "length", "cost", "chars", "group", "dir")
         self.cols: dict[str, list[Any]] = {k: [] for k in names}
         self.pairs: list[dict[str, np.ndarray]] = []
         self.bands: list[np.ndarray] = []
@@ -64,7 +64,6 @@ class _Columns:
         cols = self.cols
         lengths = np.asarray(cols["length"], dtype=np.int64)
         res.keys = np.asarray(cols["keys"], dtype=np.uint64)
-        res.ids = np.frombuffer(b"".join(cols["ids"]), dtype=np.uint8).reshape(-1, 16).copy()
         res.row = np.asarray(cols["row"], dtype=np.int64)  # rows past 2**31 exist in big files
         res.shard = np.asarray(cols["shard"], dtype=np.int32)
         res.length = lengths.astype(np.int32)
@@ -144,7 +143,6 @@ def run(task: ShardTask) -> ShardResult:
             cols["length"].extend(map(len, lines))
             mode = plan.dedup_key
             cols["keys"].extend([exact_key(r, mode) for r in kept] if mode else [0] * len(kept))
-            cols["ids"].extend(columns["id"])
             cols["shard"].extend(w[0] for w in where)
             cols["row"].extend(w[1] for w in where)
             cols["cost"].extend(costs)

@@ -25,18 +25,14 @@ class Survivors:
 
     lines: list[bytes] = field(default_factory=list)
     keys: list[int] = field(default_factory=list)
-    ids: list[bytes] = field(default_factory=list)
     shard: list[int] = field(default_factory=list)
     row: list[int] = field(default_factory=list)
     chars: list[int] = field(default_factory=list)
     metas: list[dict[str, Any]] = field(default_factory=list)  # the non-empty ones (categories)
 
-    def add(
-        self, line: bytes, key: int, raw: bytes, at: Where, n: int, meta: dict[str, Any]
-    ) -> None:
+    def add(self, line: bytes, key: int, at: Where, n: int, meta: dict[str, Any]) -> None:
         self.lines.append(line)
         self.keys.append(key)
-        self.ids.append(raw)
         self.shard.append(at[0])
         self.row.append(at[1])
         self.chars.append(n)
@@ -51,9 +47,9 @@ class Survivors:
         spill.write(b"".join(self.lines))
         cols["length"].extend(map(len, self.lines))
         cols["cost"].extend([1] * len(self.lines))
-        for name in ("keys", "ids", "shard", "row", "chars"):
+        for name in ("keys", "shard", "row", "chars"):
             cols[name].extend(getattr(self, name))
-        for column in (self.lines, self.keys, self.ids, self.shard, self.row, self.chars):
+        for column in (self.lines, self.keys, self.shard, self.row, self.chars):
             column.clear()
         self.metas.clear()
 
