@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from postmix.tokenize.verify import verify_batch
 from postmix.transforms.reasoning import last_exchange, stripped
 
 CHUNK = 512  # records per encoder call
+RAMP = (64, 128, 256)  # sizes of the first chunks, and in reverse of the last ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def tokenize_batch(
     Each record's `lost` names what the tokenizer's round trip changed in its
     text; `strict` makes any such change a RoundTripError.
 
-    Records go through in chunks of CHUNK: while the Rust encoder (which
+    Records go through in chunks of up to CHUNK: while the Rust encoder (which
     releases the GIL) encodes one chunk on a helper thread, Python renders the
     next and labels and verifies the previous one. The chunks in flight hold
     thousands of objects without cycles, so the cyclic collector runs rarely
@@ -104,9 +105,9 @@ def tokenize_batch(
     out: list[TokenizedRecord | str] = [""] * len(records)
     with rare_collections(), ThreadPoolExecutor(1) as pool:
         pending = None
-        for start in range(0, len(records), CHUNK):
+        for start, stop in _chunks(len(records)):
             plans = []
-            for i in range(start, min(start + CHUNK, len(records))):
+            for i in range(start, stop):
                 plan = _plan(i, records[i], renderer, opts)
                 if isinstance(plan, str):
                     out[i] = plan
@@ -122,6 +123,28 @@ def tokenize_batch(
     if max_length is not None:
         out = [r if isinstance(r, str) else fit(r, max_length, over_length) for r in out]
     return out
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    """Bounds of the chunks of n records: sizes RAMP, then CHUNK, then RAMP reversed.
+
+    Nothing overlaps the rendering of the first chunk (the encoder has nothing
+    yet) or the labelling of the last (it has nothing left), so those two are
+    kept small.
+    """
+    tail = []
+    rest = n
+    for size in RAMP:
+        tail.append(min(size, rest))
+        rest -= tail[-1]
+    sizes = []
+    for size in chain(RAMP, repeat(CHUNK)):
+        if rest <= 0:
+            break
+        sizes.append(min(size, rest))
+        rest -= sizes[-1]
+    bounds = cumsum0(np.array(sizes + tail[::-1], dtype=np.int64)).tolist()
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
 
 
 def _encode(cd: Codec, texts: list[str]) -> list[Any]:

@@ -3,7 +3,8 @@
 For byte-exact tokenizers (byte-level BPE, SentencePiece) the tokens' byte
 lengths (`postmix.tokenizer.TokenBytes`) place every token of a chunk with one
 numpy cumsum, so text is encoded without offsets; other tokenizers (or a text
-the byte table cannot place) use the encoder's character offsets.
+the byte table cannot place) use the encoder's character offsets. Whether a
+text's tokens spell exactly its bytes is checked 8 bytes at a time (`Words`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,39 @@ def fast_backend(tok: Any) -> Any:
     return backend
 
 
+WORD = 8  # bytes compared at once
+MASKS = np.array([(1 << 8 * n) - 1 for n in range(WORD + 1)], dtype=np.uint64)
+
+
+def _words(data: np.ndarray) -> np.ndarray:
+    """The little-endian 8-byte word starting at every byte of `data` and at its end."""
+    padded = np.concatenate((data, np.zeros(WORD, dtype=np.uint8)))
+    return np.ndarray((len(data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+
+
+@dataclass(frozen=True)
+class Words:
+    """A byte table as words: each token's first 8 bytes (`head`, under `mask`), and the blob."""
+
+    table: TokenBytes
+    head: np.ndarray
+    mask: np.ndarray
+    blob: np.ndarray
+
+    @classmethod
+    def of(cls, table: TokenBytes) -> Words:
+        """Built once per codec, so a chunk gathers one word per token instead of its bytes."""
+        blob = _words(table.blob)
+        mask = MASKS.take(np.minimum(table.length, WORD))
+        return cls(table, blob.take(table.offset) & mask, mask, blob)
+
+
 @dataclass
 class Codec:
     """A tokenizer's Rust backend and byte table, built once per tokenizer and vocabulary size."""
 
     backend: Any
-    table: TokenBytes | None
+    table: Words | None
     size: int
 
 
@@ -46,7 +74,8 @@ def codec(tok: Any) -> Codec:
     size = backend.get_vocab_size(with_added_tokens=True)
     cached = _CODECS.get(backend)
     if cached is None or cached.size != size:
-        cached = _CODECS[backend] = Codec(backend, token_bytes(backend), size)
+        table = token_bytes(backend)
+        cached = _CODECS[backend] = Codec(backend, table and Words.of(table), size)
     return cached
 
 
@@ -60,11 +89,12 @@ class Layout:
     """
 
     def __init__(
-        self, table: TokenBytes, ids: np.ndarray, offsets: np.ndarray, texts: list[str]
+        self, words: Words, ids: np.ndarray, offsets: np.ndarray, texts: list[str]
     ) -> None:
+        table = words.table
         data = [t.encode() for t in texts]
         nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(texts))
-        self.cum = cumsum0(table.length[ids])
+        self.cum = cumsum0(table.length.take(ids))
         start = self.cum[offsets[:-1]]
         extra = self.cum[offsets[1:]] - start - nbytes
         phantom = np.zeros(len(texts), dtype=bool)
@@ -76,27 +106,40 @@ class Layout:
         self.ok = (extra == 0) | phantom
         self.origin = start + phantom
         self.texts = texts
-        self._widths: dict[int, np.ndarray] = {}
-        decoded = table.decode(ids)
-        plain = np.delete(decoded, start[phantom]) if phantom.any() else decoded
-        if not (self.ok.all() and plain.tobytes() == b"".join(data)):
-            raw = decoded.tobytes()
-            for k in np.flatnonzero(self.ok).tolist():
-                a = int(self.origin[k])
-                self.ok[k] = raw[a : a + int(nbytes[k])] == data[k]
+        self._chars: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        lengths = self.cum[offsets[1:]] - start
+        want = b"".join(
+            (b" " + d if p else d) if ok else bytes(n)
+            for d, p, ok, n in zip(data, phantom.tolist(), self.ok.tolist(), lengths.tolist())
+        )
+        bad = _mismatches(words, ids, self.cum, want)
+        if len(bad):
+            self.ok[np.searchsorted(offsets, bad, "right") - 1] = False
 
     def byte_offsets(self, which: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """UTF-8 byte offsets of character `positions[i]` in text `which[i]` (`which` sorted)."""
+        """UTF-8 byte offsets of character `positions[i]` in text `which[i]`."""
+        wide, first, cum = self._chars or self._char_bytes()
         out = positions.astype(np.int64)
-        wide = [k for k in np.unique(which).tolist() if not self.texts[k].isascii()]
-        lo, hi = np.searchsorted(which, wide), np.searchsorted(which, wide, "right")
-        for k, a, b in zip(wide, lo.tolist(), hi.tolist()):
-            if k not in self._widths:
-                cp = np.frombuffer(self.texts[k].encode("utf-32-le"), dtype=np.uint32)
-                width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
-                self._widths[k] = cumsum0(width)
-            out[a:b] = self._widths[k][out[a:b]]
+        sel = np.flatnonzero(wide[which])
+        if len(sel):
+            at = first[which[sel]]
+            out[sel] = cum[at + out[sel]] - cum[at]
         return out
+
+    def _char_bytes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which texts are not ASCII, and the UTF-8 offset of each of their characters.
+
+        Character c of such a text k is at `cum[first[k] + c] - cum[first[k]]`:
+        one pass over all of them together, built when first asked for.
+        """
+        wide = np.fromiter((not t.isascii() for t in self.texts), dtype=bool, count=len(self.texts))
+        texts = [self.texts[k] for k in np.flatnonzero(wide).tolist()]
+        cp = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        width = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+        first = np.zeros(len(self.texts), dtype=np.int64)
+        first[wide] = cumsum0(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))[:-1]
+        self._chars = wide, first, cumsum0(width)
+        return self._chars
 
     def locate(self, which: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, ...]:
         """Token range [ts, te) covering bytes b0:b1 of placed text `which` (batch indices)."""
@@ -110,6 +153,28 @@ class Layout:
     def bytes_of(self, which: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Byte offset in text `which` where each token starts (a dummy-prefix space: -1)."""
         return self.cum[tokens] - self.origin[which]
+
+
+def _mismatches(words: Words, ids: np.ndarray, cum: np.ndarray, want: bytes) -> np.ndarray:
+    """The tokens whose bytes differ from bytes `cum[k]:cum[k + 1]` of `want`.
+
+    Compared a word of up to 8 bytes at a time, so the cost follows the tokens,
+    not the bytes: every token's first word, then the further words of the
+    long ones.
+    """
+    got = _words(np.frombuffer(want, dtype=np.uint8))
+    differ = (got.take(cum[:-1]) & words.mask.take(ids)) != words.head.take(ids)
+    length = np.diff(cum)
+    long = np.flatnonzero(length > WORD)
+    if len(long):
+        more = (length[long] - 1) // WORD
+        tok = np.repeat(long, more)
+        at = WORD * (np.arange(1, len(tok) + 1) - np.repeat(cumsum0(more)[:-1], more))
+        mask = MASKS.take(np.minimum(length.take(tok) - at, WORD))
+        start = words.table.offset.take(ids.take(tok)) + at
+        seg = ((words.blob.take(start) ^ got.take(cum.take(tok) + at)) & mask) != 0
+        differ[tok[seg]] = True
+    return np.flatnonzero(differ)
 
 
 def token_ranges(
