@@ -12,7 +12,7 @@ import pytest
 from postmix.collect import rare_collections
 from postmix.templates import bind
 from postmix.tokenize import Layout, codec, tokenize_batch
-from postmix.tokenize.batch import CHUNK, RAMP, _chunks
+from postmix.tokenize.batch import CHUNK, HEAD, TAIL, _chunks
 from postmix.tokenize.records import cumsum0
 from tests.tiny import bpe_tokenizer, sentencepiece_model
 
@@ -82,8 +82,8 @@ def test_chunks_cover_the_records_in_order_small_at_both_ends(n) -> None:
     assert starts == [0, *ends][: len(starts)] and ends[-1:] == ([n] if n else [])
     sizes = [b - a for a, b in bounds]
     assert max(sizes, default=0) <= CHUNK and all(sizes)
-    if n >= 2 * sum(RAMP):
-        assert sizes[: len(RAMP)] == list(RAMP) and sizes[-len(RAMP) :] == list(RAMP)[::-1]
+    if n >= sum(HEAD) + sum(TAIL):
+        assert sizes[: len(HEAD)] == list(HEAD) and sizes[-len(TAIL) :] == list(TAIL)
 
 
 @pytest.mark.filterwarnings("ignore:template chatml")

@@ -115,8 +115,11 @@ def think_block(message: dict[str, Any]) -> str:
 def reply_text(message: dict[str, Any]) -> str:
     """The trained body of an assistant message: reasoning, content, then tool calls."""
     content = message.get("content") or ""
+    calls = message.get("tool_calls")
+    if not calls:
+        return think_block(message) + content
     parts = [think_block(message), content]
-    for i, call in enumerate(message.get("tool_calls") or ()):
+    for i, call in enumerate(calls):
         if content or i:
             parts.append("\n")
         parts.append(TOOL_CALL[0] + tool_call_json(call) + TOOL_CALL[1])
@@ -193,7 +196,7 @@ class SpecRenderer:
                 start = pos + len(self._gen)
                 stop = start + len(body)
                 out += (self._gen, body, self._after)
-                think = len(think_block(m))
+                think = len(think_block(m)) if "reasoning_content" in m else 0
                 after_think = start + len(self._lead) + think if think else -1
                 hi = stop + len(self._after)
                 spans.append(Span(start, stop, pos, hi, i - shift, after_think))

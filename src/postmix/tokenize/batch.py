@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, pairwise, repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,8 @@ from postmix.tokenize.roundtrip import CATEGORIES, lost, round_trip
 from postmix.tokenize.verify import verify_batch
 from postmix.transforms.reasoning import last_exchange, stripped
 
-CHUNK = 512  # records per encoder call
-RAMP = (64, 128, 256)  # sizes of the first chunks, and in reverse of the last ones
+CHUNK = 1024  # records per encoder call
+HEAD, TAIL = (64,), (256, 64)  # sizes of the first and of the last chunks (`_chunks`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +127,21 @@ def tokenize_batch(
 
 
 def _chunks(n: int) -> list[tuple[int, int]]:
-    """Bounds of the chunks of n records: sizes RAMP, then CHUNK, then RAMP reversed.
+    """Bounds of the chunks of n records: sizes HEAD, then CHUNK, then TAIL.
 
     Nothing overlaps the rendering of the first chunk (the encoder has nothing
-    yet) or the labelling of the last (it has nothing left), so those two are
-    kept small.
+    yet) or the labels of the last (it has nothing left), so those are small;
+    each of the last ones is still long enough to encode while Python labels
+    the one before (encoding a record takes about 4x longer). Every chunk
+    costs the encoder a start and an end, so the others are large.
     """
     tail = []
     rest = n
-    for size in RAMP:
+    for size in TAIL[::-1]:
         tail.append(min(size, rest))
         rest -= tail[-1]
     sizes = []
-    for size in chain(RAMP, repeat(CHUNK)):
+    for size in chain(HEAD, repeat(CHUNK)):
         if rest <= 0:
             break
         sizes.append(min(size, rest))
@@ -180,9 +183,9 @@ def _finish(
 ) -> None:
     """Labels of a chunk of encoded records, verified, into `out`."""
     encs = encoding.result()
-    encoded = [e.ids for e in encs]
-    offsets = cumsum0(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
-    ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int32, count=int(offsets[-1]))
+    offsets = cumsum0(np.fromiter(map(len, encs), dtype=np.int64, count=len(encs)))
+    encoded = chain.from_iterable(map(attrgetter("ids"), encs))  # each list read while fresh
+    ids = np.fromiter(encoded, dtype=np.int32, count=int(offsets[-1]))
     spans = [s for p in plans for s in p.spans]
     lay = Layout(cd.table, ids, offsets, texts) if cd.table is not None else None
     per_text = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
@@ -268,6 +271,9 @@ def _pair(
 
 
 def _empty_reply(m: dict[str, Any]) -> bool:
+    """An assistant turn with neither text nor tool calls."""
+    if m["role"] != "assistant":
+        return False
     content = m.get("content")
     return (not content or content.isspace()) and not m.get("tool_calls")
 
@@ -310,10 +316,7 @@ def _plan(i: int, rec: dict[str, Any], renderer: Renderer, opts: Options) -> _Pl
         return _Plan(i, rec, [text], [[Span(s, len(text), s, len(text), -1)]])
     msgs = rec["messages"]
     sides = [rec.get("chosen") or [], rec.get("rejected") or []] if kind == "preference" else []
-    parts = (msgs, *sides)
-    if not all(sides) or any(
-        _empty_reply(m) for part in parts for m in part if m["role"] == "assistant"
-    ):
+    if not all(sides) or any(map(_empty_reply, chain(msgs, *sides))):
         return "empty_reply"
     tools = rec.get("tools")
     if kind == "prompt":

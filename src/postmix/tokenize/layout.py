@@ -94,7 +94,8 @@ class Layout:
         table = words.table
         data = [t.encode() for t in texts]
         nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(texts))
-        self.cum = cumsum0(table.length.take(ids))
+        length = table.length.take(ids)
+        self.cum = cumsum0(length)
         start = self.cum[offsets[:-1]]
         extra = self.cum[offsets[1:]] - start - nbytes
         phantom = np.zeros(len(texts), dtype=bool)
@@ -112,7 +113,7 @@ class Layout:
             (b" " + d if p else d) if ok else bytes(n)
             for d, p, ok, n in zip(data, phantom.tolist(), self.ok.tolist(), lengths.tolist())
         )
-        bad = _mismatches(words, ids, self.cum, want)
+        bad = _mismatches(words, ids, length, self.cum, want)
         if len(bad):
             self.ok[np.searchsorted(offsets, bad, "right") - 1] = False
 
@@ -155,8 +156,10 @@ class Layout:
         return self.cum[tokens] - self.origin[which]
 
 
-def _mismatches(words: Words, ids: np.ndarray, cum: np.ndarray, want: bytes) -> np.ndarray:
-    """The tokens whose bytes differ from bytes `cum[k]:cum[k + 1]` of `want`.
+def _mismatches(
+    words: Words, ids: np.ndarray, length: np.ndarray, cum: np.ndarray, want: bytes
+) -> np.ndarray:
+    """The tokens (`length` bytes each) whose bytes differ from bytes `cum[k]:cum[k + 1]` of `want`.
 
     Compared a word of up to 8 bytes at a time, so the cost follows the tokens,
     not the bytes: every token's first word, then the further words of the
@@ -164,7 +167,6 @@ def _mismatches(words: Words, ids: np.ndarray, cum: np.ndarray, want: bytes) -> 
     """
     got = _words(np.frombuffer(want, dtype=np.uint8))
     differ = (got.take(cum[:-1]) & words.mask.take(ids)) != words.head.take(ids)
-    length = np.diff(cum)
     long = np.flatnonzero(length > WORD)
     if len(long):
         more = (length[long] - 1) // WORD

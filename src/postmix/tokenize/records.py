@@ -68,8 +68,11 @@ class TokenizedRecord:
 
 
 def cumsum0(a: np.ndarray) -> np.ndarray:
-    """Offsets from lengths: [0, a0, a0 + a1, ...]."""
-    return np.concatenate(([0], np.cumsum(a, dtype=np.int64)))
+    """Offsets from lengths: [0, a0, a0 + a1, ...] (summed in place: no second copy)."""
+    out = np.empty(len(a) + 1, dtype=np.int64)
+    out[0] = 0
+    np.cumsum(a, dtype=np.int64, out=out[1:])
+    return out
 
 
 def span_rows(spans: list[list[Span]]) -> np.ndarray:
