@@ -37,11 +37,13 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -342,7 +344,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, load: str)
         SECTION,
         "",
         f"`python benchmarks/tokenize_throughput.py {' '.join(sys.argv[1:])}`".replace(" `", "`"),
-        f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"({when()}; {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; "
         f"load average {load}; chunks of {BATCH} conversations, variants interleaved, best of "
         f"{args.repeats} per chunk; ChatML with its special tokens added; verifier on).",
         "",
@@ -396,6 +399,14 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, load: str)
                 f"{per_row['max']} | {p['efficiency']:.4f} | {r['pack_seconds'][name]} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def when() -> str:
+    """The date and the commit measured (the commit only where git can tell)."""
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    git = ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
+    return f"{date}, commit {commit}" if commit else date
 
 
 def write_section(text: str) -> None:
