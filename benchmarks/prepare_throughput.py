@@ -13,7 +13,8 @@ whose whole process tree is sampled every 20 ms:
 - convmerge: `convmerge run` on the equivalent recipe (convert each source,
   dedupe, mix with the same weights to the same total, split).
 
-It prints wall time, CPU time, peak memory (summed over the process tree and
+Each postmix variant's outputs are checked against the first's (same bytes, the
+manifest's timings aside). It prints wall time, CPU time, peak memory (summed over the process tree and
 of its largest process), the share of `prepare()` itself in the wall time
 (the rest is interpreter start, imports and the dataset card) and the ratios,
 as a Markdown table to paste into RESULTS.md; `--profile` then breaks one run
@@ -25,6 +26,7 @@ at the largest size down by phase and by function (`prepare_phases.py`). Not a t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -207,6 +209,20 @@ def repeated(
     return median_run(runs)
 
 
+def output_digest(out: Path) -> str:
+    """sha256 over every output file (the manifest without its timings)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "manifest.json":
+            doc = json.loads(data)
+            doc.pop("seconds", None)
+            data = json.dumps(doc, sort_keys=True).encode()
+        h.update(str(path.relative_to(out)).encode() + b"\0")
+        h.update(hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
 def clean(path: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(path, ignore_errors=True)
 
@@ -236,13 +252,18 @@ def bench(rows: int, args: argparse.Namespace) -> list[Run]:
     if not args.no_ray:
         variants.append(("postmix ray", ["--executor", "ray"], {"RAY_AUTH_MODE": "disabled"}, 1))
     manifest = out / "manifest.json"
+    digests: dict[str, str] = {}
     for label, extra, env, times in variants:
         results.append(
             repeated(label, cmd + extra, rows, run_dir, times, clean(out), env, manifest)
         )
+        digests[label] = output_digest(out)
         if label == "postmix":
             totals = json.loads(manifest.read_text())["totals"]
             print(f"postmix kept {totals['kept']:,} of {totals['read']:,} rows")
+        else:
+            same = "yes" if digests[label] == digests["postmix"] else "NO"
+            print(f"{label}: same output bytes as postmix: {same}")
 
     if not args.no_convmerge:
         cm_out = run_dir / "convmerge_out"
