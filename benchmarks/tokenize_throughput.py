@@ -374,13 +374,12 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace, load: str)
         "postmix's batch encode uses both cores, as the raw encode does.",
         "",
         "Reading: the Rust encoder is most of the cost of every path. postmix adds rendering, "
-        "numpy labels and the verifier to it and stays above 0.8x of the bare encode. "
-        "`apply_chat_template` per conversation also spends most of its time in one "
-        "single-threaded encode of the same text, so on two cores postmix can lead it by at "
-        "most about the encoder's multi-core speedup, which on this shared machine (other jobs "
-        "running) was well under 2x; the 5x target against it is out of reach here. Against "
-        "TRL's full preparation (`datasets.map`, a Python loop over every token to build "
-        "labels) the lead is larger.",
+        "the check that every token spells its text, numpy labels and the verifier: about "
+        "30 us of Python per conversation, run while the encoder works, but on the same two "
+        "cores its threads use, so postmix / raw falls as other jobs take the machine. "
+        "`apply_chat_template` renders Jinja and encodes one conversation at a time on one "
+        "core; TRL's full preparation (`datasets.map`, a Python loop over every token to build "
+        "labels) is slower still.",
         "",
         f"Packing into {args.max_length}-token rows (records cut to {args.max_length}):",
         "",
