@@ -197,7 +197,7 @@ def _finish(
     first_query = cumsum0(per_text).tolist()
     round_trips = _losses(cd, ids, offsets, texts, lay)
     changed = _changes(tok, texts, round_trips)
-    labels = np.where(trained, ids, IGNORE).astype(np.int32)
+    labels = np.where(trained, ids, IGNORE).astype(np.int32, copy=False)
     at = offsets.tolist()
     k = 0
     for p in plans:
