@@ -212,13 +212,6 @@ class TokenBytes:
     offset: np.ndarray
     length: np.ndarray
 
-    def decode(self, ids: np.ndarray) -> np.ndarray:
-        """The bytes of `ids` (uint8), gathered in one numpy indexing step."""
-        lens = self.length[ids]
-        out_start = np.cumsum(lens) - lens
-        idx = np.arange(int(lens.sum())) + np.repeat(self.offset[ids] - out_start, lens)
-        return self.blob[idx]
-
 
 def _decoder_kind(spec: dict[str, Any] | None) -> str | None:
     """'bytelevel' or 'metaspace' for the byte-exact decoders, else None."""

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from postmix import formats
+from postmix.collect import GC_YOUNG
 from postmix.dedup.keys import exact_key
 from postmix.engine import chain as chains
 from postmix.engine import direct, fast, plan, shard
@@ -300,7 +301,7 @@ def test_stream_collects_young_objects_rarely_and_restores_the_setting() -> None
     for pos, rec in lane.stream(enumerate(ROWS["dolly"])):
         seen.append(gc.get_threshold()[0])
         assert isinstance(rec, (dict, InvalidRow, Skip)), pos
-    assert seen and min(seen) >= fast.GC_YOUNG
+    assert seen and min(seen) >= GC_YOUNG
     assert gc.get_threshold() == before
 
 

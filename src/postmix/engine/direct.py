@@ -26,8 +26,9 @@ from typing import IO, Any
 import orjson
 
 from postmix import sources
+from postmix.collect import rare_collections
 from postmix.engine.contracts import SHARD_BITS, ShardTask, split_pos
-from postmix.engine.fast import HEAD, LINE, TAIL, Lane, prompt_key, rare_collections
+from postmix.engine.fast import HEAD, LINE, TAIL, Lane, prompt_key
 from postmix.engine.ledger import Ledger
 from postmix.engine.survivors import Dropped, Survivors, emit
 from postmix.formats.fast import Plain, as_record

@@ -24,16 +24,15 @@ give the same bytes.
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 import xxhash
 
+from postmix.collect import rare_collections
 from postmix.dedup.keys import exact_key, resolve
 from postmix.engine.chain import Chain, FilterStep, IdentifyStep, WritableStep
 from postmix.engine.contracts import SourcePlan
@@ -59,7 +58,6 @@ SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gi
 HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
 LINE = b'{"messages":%b,"id":"%b","source":%b}\n'  # a plain record's `messages` output line
-GC_YOUNG = 10_000  # allocations between young-generation collections during shard work
 
 
 @dataclass(frozen=True)
@@ -248,17 +246,6 @@ def prompt_key(msgs: list[dict[str, Any]], turns: tuple[int, ...]) -> int:
     else:
         text = "\n".join([msgs[j]["content"] for j in turns])
     return xxhash.xxh3_64_intdigest(dedup_bytes(text))
-
-
-@contextmanager
-def rare_collections() -> Iterator[None]:
-    """Collect young objects every GC_YOUNG allocations for a while (see `Lane.stream`)."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], GC_YOUNG), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _walk(rec: dict[str, Any]) -> tuple[int, bool, tuple[str, ...]] | None:
