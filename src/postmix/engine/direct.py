@@ -27,13 +27,13 @@ import orjson
 
 from postmix import sources
 from postmix.collect import rare_collections
-from postmix.engine.contracts import SHARD_BITS, ShardTask, split_pos
+from postmix.engine.contracts import SHARD_BITS, ShardTask
 from postmix.engine.fast import HEAD, LINE, TAIL, Lane, prompt_key
 from postmix.engine.ledger import Ledger
 from postmix.engine.survivors import Dropped, Survivors, emit
 from postmix.formats.fast import Plain, as_record
 from postmix.report.stats import ReasoningTally
-from postmix.schema import InvalidRow, Skip, id_bytes, uuid_str
+from postmix.schema import InvalidRow, id_bytes, uuid_str
 
 Block = list[tuple[int, Any]]
 
@@ -178,16 +178,12 @@ class Direct:
         lane = self.lane
         rows = (((number << SHARD_BITS) | row, value),)
         for pos, outcome in lane.chain.converter.stream(rows, lane.chain.ctx):
-            ledger.tally.read += 1
-            shard, at = split_pos(pos)
-            if isinstance(outcome, InvalidRow):
-                ledger.invalid(shard, at, outcome)
-            elif isinstance(outcome, Skip):
-                ledger.skipped(shard, at, outcome)
-            else:
-                outcome["source"] = lane.source
-                outcome["meta"]["row"] = at
-                before = len(self.out.lines)
-                lane.one(outcome, (shard, at), self.dropped, self.out, self.reasoning)
-                self.counted += len(self.out.lines) - before
-                self._counted()
+            shard, at, rec = ledger.converted(pos, outcome)
+            if rec is None:
+                continue
+            rec["source"] = lane.source
+            rec["meta"]["row"] = at
+            before = len(self.out.lines)
+            lane.one(rec, (shard, at), self.dropped, self.out, self.reasoning)
+            self.counted += len(self.out.lines) - before
+            self._counted()

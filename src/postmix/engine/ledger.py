@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import orjson
 
-from postmix.engine.contracts import Tally
+from postmix.engine.contracts import Tally, split_pos
 from postmix.schema import InvalidRow, Skip
 from postmix.steps import Drop
 
@@ -79,6 +79,19 @@ class Ledger:
 
     def record_read(self) -> None:
         self.tally.read += 1
+
+    def converted(self, pos: int, outcome: Any) -> tuple[int, int, dict[str, Any] | None]:
+        """A converter's outcome at position `pos`, counted as read: (shard, row, the record),
+        the record None when the outcome was an invalid row or a skip, recorded here."""
+        shard, row = split_pos(pos)
+        self.tally.read += 1
+        if isinstance(outcome, InvalidRow):
+            self.invalid(shard, row, outcome)
+            return shard, row, None
+        if isinstance(outcome, Skip):
+            self.skipped(shard, row, outcome)
+            return shard, row, None
+        return shard, row, outcome
 
     def invalid(self, shard: int, row: int, exc: InvalidRow) -> None:
         """A malformed row or record: counted as read and invalid, quarantined with its position."""

@@ -22,11 +22,11 @@ from postmix.dedup.keys import exact_key
 from postmix.dedup.near import sketch
 from postmix.engine import chain as chains
 from postmix.engine import fast, order
-from postmix.engine.contracts import SHARD_BITS, ShardResult, ShardTask, split_pos
+from postmix.engine.contracts import SHARD_BITS, ShardResult, ShardTask
 from postmix.engine.direct import Direct
 from postmix.engine.ledger import Ledger
 from postmix.filters.pairs import pair_columns
-from postmix.schema import InvalidRow, Skip, response_texts, text_length
+from postmix.schema import InvalidRow, response_texts, text_length
 from postmix.steps import Batch, StepEnv, count_tokens
 from postmix.writers import tokenized
 from postmix.writers.schemas import SCHEMAS
@@ -163,14 +163,9 @@ def run(task: ShardTask) -> ShardResult:
         where: list[tuple[int, int]] = []
         converted = chain.converter.stream(rows, chain.ctx) if lane is None else lane.stream(rows)
         for pos, outcome in converted:
-            ledger.record_read()
-            shard, row = split_pos(pos)
-            if isinstance(outcome, InvalidRow):
-                ledger.invalid(shard, row, outcome)
-            elif isinstance(outcome, Skip):
-                ledger.skipped(shard, row, outcome)
-            else:
-                batch.append(outcome)
+            shard, row, rec = ledger.converted(pos, outcome)
+            if rec is not None:
+                batch.append(rec)
                 where.append((shard, row))
                 if len(batch) >= BATCH:
                     flush(batch, where)
