@@ -47,16 +47,16 @@ class Spill:
     """A task's spill file, written when the task ends: its survivors' lines in key order
     (`start` is the task's `base`), or in record order when `start` is None.
 
-    The batches' bytes are held until then (each line lies in one batch): a task
-    is a few MB of input (`plan.SHARD_BYTES`), so a worker holds about that much.
+    Lines are held in one buffer until then: a task is a few MB of input
+    (`plan.SHARD_BYTES`), so a worker holds at most about that much more.
     """
 
     def __init__(self, path: str, start: int | None) -> None:
         self.path, self.start = path, start
-        self.pieces: list[bytes] = []
+        self.buf = bytearray()
 
     def write(self, data: bytes) -> None:
-        self.pieces.append(data)
+        self.buf += data
 
     def close(self, lengths: np.ndarray) -> np.ndarray:
         """Write the file; the offset of each record's line in it (records in their order)."""
@@ -66,27 +66,20 @@ class Spill:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             if self.start is None or n < 2:
-                for i in range(0, len(self.pieces), IOV):
-                    _write_all(fd, [memoryview(p) for p in self.pieces[i : i + IOV]])
+                _write_all(fd, [memoryview(self.buf)])
                 return starts
             perm = by_key(keys(self.start, np.arange(n)))
-            sizes = np.asarray([len(p) for p in self.pieces], np.int64)
-            bounds = np.cumsum(sizes)
-            piece = np.searchsorted(bounds, starts[perm], side="right")  # the line's batch
-            local = starts[perm] - (bounds - sizes)[piece]
-            views = [memoryview(p) for p in self.pieces]
-            at, size = local.tolist(), lengths[perm].tolist()
-            which = piece.tolist()
+            view = memoryview(self.buf)
+            lo, hi = starts[perm].tolist(), ends[perm].tolist()
             for i in range(0, n, IOV):
-                part = zip(which[i : i + IOV], at[i : i + IOV], size[i : i + IOV])
-                _write_all(fd, [views[p][a : a + m] for p, a, m in part])
+                _write_all(fd, [view[a:b] for a, b in zip(lo[i : i + IOV], hi[i : i + IOV])])
             offsets = np.empty(n, np.int64)
             placed = lengths[perm].astype(np.int64)
             offsets[perm] = np.cumsum(placed) - placed
             return offsets
         finally:
             os.close(fd)
-            self.pieces = []
+            self.buf = bytearray()
 
 
 def _write_all(fd: int, views: list[memoryview]) -> None:
