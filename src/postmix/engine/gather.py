@@ -1,9 +1,7 @@
 """A JSONL split from spill lines: gathered by a few processes at once, hashed in order here.
 
-Reading a split's lines back in shuffled order was one `pread` per line: the
-slowest serial step left after shard work. Spill files are now written in the
-shuffle's key order (`engine/order.py`), so a chunk's lines of each file lie
-in one span that `spill_copy` reads at once. The driver writes a plan (spill
+Reading a split's lines back is one `pread` per line, in shuffled order: the
+slowest serial step left after shard work. The driver writes a plan (spill
 file, offset, length of every output line, in output order) and the byte
 offset of each chunk of CHUNK lines; `spill_copy` processes take every
 P-th chunk and `pwrite` it at its offset into the pre-sized file, so each
