@@ -62,7 +62,6 @@ class SourcePlan:
     near: NearConfig | None = None
     tokenize: TokenizeSpec | None = None
     decontaminate: DecontamConfig | None = None
-    shuffle: bool = False  # spill in shuffled-output order (`engine/order.py`)
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,6 @@ class ShardResult:
     bands: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.uint64))
     ntok: list[list[int]] = field(default_factory=list)  # tokens per variant, when tokenizing
     spill: str = ""
-    base: int = 0  # the task's shuffle-key base (`order.base`): its spill is in that order
     removed: str = ""
     sigs: str = ""
     quarantine: list[bytes] = field(default_factory=list)

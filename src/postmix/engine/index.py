@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from postmix.engine import order
 from postmix.engine.contracts import ShardResult
 from postmix.engine.ledger import LedgerError
 from postmix.writers import tokenized as tokenized_out
@@ -52,14 +51,6 @@ class Index:
     pairs: dict[str, np.ndarray] | None = None  # pair columns (filters.pairs.pair_columns)
     ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
     binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
-    bases: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))  # per spill file
-    first: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # its first record
-
-    def shuffled(self, records: np.ndarray) -> np.ndarray:
-        """`records` in shuffled-output order: by their keys (`engine/order.py`), the order
-        each worker wrote its spill file in."""
-        file = self.file[records]
-        return records[order.by_key(order.keys(self.bases[file], records - self.first[file]))]
 
     def where(self, g: int) -> tuple[str, str, int]:
         """(file label, file format, row) of record `g`."""
@@ -124,9 +115,6 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     names = ("source", "row", "label", "file", "offset", "length", "keys", "cost")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     spills: list[str] = []
-    bases: list[int] = []
-    first: list[int] = []
-    total = 0  # records of the spill files so far
     labels: list[str] = []
     fmts: list[str] = []
     sigs: list[str] = []
@@ -159,9 +147,6 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
             for name in ("row", "offset", "length", "keys", "cost"):
                 parts[name].append(getattr(res, name))
             spills.append(res.spill)
-            bases.append(res.base)
-            first.append(total)
-            total += n
             labels.extend(res.labels)
             fmts.extend(res.formats)
             sigs.append(res.sigs)
@@ -181,8 +166,6 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
         direction=np.concatenate(direction) if judged else None,
         pairs={k: np.concatenate([p[k] for p in pairs]) for k in pairs[0]} if judged else None,
         spills=spills,
-        bases=np.asarray(bases, np.uint64),
-        first=np.asarray(first, np.int64),
         labels=labels,
         formats=fmts,
         sigs=sigs,

@@ -18,7 +18,7 @@ from postmix.engine import gather
 from postmix.engine.contracts import ShardResult
 from postmix.engine.index import Index, SpillReader, record_ids
 from postmix.engine.ledger import EXAMPLES, example_line, removal_line
-from postmix.engine.select import CONFLICT, REASONS, Duplicates, Selection
+from postmix.engine.select import CONFLICT, REASONS, Duplicates, Selection, rng
 from postmix.recipe import Recipe
 from postmix.writers import files, glue
 from postmix.writers import tokenized as tokenized_out
@@ -38,7 +38,7 @@ def write_splits(
         if name == "validation" and recipe.validation.ratio == 0:
             continue
         if recipe.output.shuffle:
-            chosen = idx.shuffled(chosen)
+            chosen = chosen[rng(recipe.seed, "shuffle", name).permutation(len(chosen))]
         chosen_of[name] = chosen
     tokenized = recipe.output.schema_ == "tokenized"
     optional = glue.MAPPED.get(recipe.output.schema_, ()) if fmt == "jsonl" else ()

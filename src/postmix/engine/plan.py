@@ -75,7 +75,6 @@ def resolve(recipe: Recipe, limit: int | None = None, strict: bool = False) -> l
             near=recipe.dedup.near,
             tokenize=tokenize_spec(recipe, strict),
             decontaminate=recipe.decontaminate,
-            shuffle=recipe.output.shuffle,
         )
         shards = sources.plan(ds.source, whole=whole, shard_bytes=SHARD_BYTES, **kwargs)
         if not shards:

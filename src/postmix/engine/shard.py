@@ -21,7 +21,7 @@ from postmix.dedup.judgments import judgment_key
 from postmix.dedup.keys import exact_key
 from postmix.dedup.near import sketch
 from postmix.engine import chain as chains
-from postmix.engine import fast, order
+from postmix.engine import fast
 from postmix.engine.contracts import SHARD_BITS, ShardResult, ShardTask
 from postmix.engine.direct import Direct
 from postmix.engine.ledger import Ledger
@@ -60,14 +60,14 @@ class _Columns:
         self.bands: list[np.ndarray] = []
         self.ntok: list[list[int]] = []
 
-    def into(self, res: ShardResult, spill: order.Spill, near_width: int | None) -> None:
+    def into(self, res: ShardResult, near_width: int | None) -> None:
         cols = self.cols
         lengths = np.asarray(cols["length"], dtype=np.int64)
         res.keys = np.asarray(cols["keys"], dtype=np.uint64)
         res.row = np.asarray(cols["row"], dtype=np.int64)  # rows past 2**31 exist in big files
         res.shard = np.asarray(cols["shard"], dtype=np.int32)
         res.length = lengths.astype(np.int32)
-        res.offset = spill.close(lengths)
+        res.offset = (np.cumsum(lengths) - lengths).astype(np.int64)
         res.cost = np.asarray(cols["cost"], dtype=np.int32)
         res.chars = np.asarray(cols["chars"], dtype=np.int32)
         res.group = np.asarray(cols["group"], dtype=np.uint64)
@@ -97,10 +97,11 @@ def run(task: ShardTask) -> ShardResult:
     acc = _Columns()
     write_tokens = plan.tokenize is not None and plan.tokenize.write
 
-    if plan.shuffle:
-        res.base = order.base(plan.seed, plan.index, task.order)
-    spill = order.Spill(res.spill, res.base if plan.shuffle else None)
-    with open(res.removed, "wb") as removed, open(res.sigs, "wb") as sigs:
+    with (
+        open(res.spill, "wb") as spill,
+        open(res.removed, "wb") as removed,
+        open(res.sigs, "wb") as sigs,
+    ):
         ledger = Ledger(plan.name, labels, formats, removed)
         reasoning = res.reasoning
 
@@ -174,7 +175,7 @@ def run(task: ShardTask) -> ShardResult:
             flush(batch, where)
         ledger.check()
 
-    acc.into(res, spill, plan.near.bands[0] if plan.near is not None else None)
+    acc.into(res, plan.near.bands[0] if plan.near is not None else None)
     res.tally = ledger.tally
     res.quarantine = ledger.quarantine
     res.examples = ledger.examples

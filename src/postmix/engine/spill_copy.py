@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 ROW = 3  # int64s per planned line in the plan file: spill file number, offset, length
-DENSE = 4  # a file's span is read whole when at most this many times the bytes wanted of it
 
 
 def plan_rows(fd: int, lo: int, hi: int) -> tuple[Sequence[int], Sequence[int], Sequence[int]]:
@@ -41,52 +40,18 @@ def fill(
 ) -> tuple[bytearray, int]:
     """The lines read into `buf` (grown when they do not fit) back to back; their size.
 
-    Where a spill file's lines in the chunk lie close together (shuffled output
-    is read in each file's key order: `engine/order.py`), the span holding them
-    is read once and they are copied out of it; elsewhere, one `preadv` per
-    line into place. Either way: no bytes object per line and no join.
+    One `preadv` per line into place: no bytes object per line and no join.
     """
     size = sum(lengths)
     if size > len(buf):
         buf = bytearray(size)
-    spans = _spans(spills, files, offsets, lengths)
     view, preadv, at = memoryview(buf), os.preadv, 0
     for f, off, n in zip(files, offsets, lengths):
         end = at + n
-        span = spans.get(f)
-        if span is not None:
-            start = off - span[0]
-            view[at:end] = span[1][start : start + n]
-        elif preadv(spills[f], [view[at:end]], off) != n:
+        if preadv(spills[f], [view[at:end]], off) != n:
             raise OSError(f"short read of a spill line ({n} bytes at {off} of spill {f})")
         at = end
     return buf, size
-
-
-def _spans(
-    spills: list[int], files: Sequence[int], offsets: Sequence[int], lengths: Sequence[int]
-) -> dict[int, tuple[int, memoryview]]:
-    """(start, bytes) of the span of each spill file whose lines here fill at least 1/DENSE
-    of it, read in one call."""
-    lo: dict[int, int] = {}
-    hi: dict[int, int] = {}
-    want: dict[int, int] = {}
-    for f, off, n in zip(files, offsets, lengths):
-        if f in lo:
-            lo[f] = min(lo[f], off)
-            hi[f] = max(hi[f], off + n)
-            want[f] += n
-        else:
-            lo[f], hi[f], want[f] = off, off + n, n
-    spans = {}
-    for f, start in lo.items():
-        size = hi[f] - start
-        if size <= DENSE * want[f]:
-            data = os.pread(spills[f], size, start)
-            if len(data) != size:
-                raise OSError(f"short read of spill {f} ({size} bytes at {start})")
-            spans[f] = (start, memoryview(data))
-    return spans
 
 
 def _memmem() -> Callable[[int, int, bytes, int], int | None] | None:
