@@ -14,8 +14,8 @@ whose whole process tree is sampled every 20 ms:
   dedupe, mix with the same weights to the same total, split).
 
 Each postmix variant's outputs are checked against the first's (same bytes, the
-manifest's timings aside). It prints wall time, CPU time, peak memory (summed over the process tree and
-of its largest process), the share of `prepare()` itself in the wall time
+manifest's timings aside). It prints wall time, CPU time, peak memory (summed over
+the process tree and of its largest process), the share of `prepare()` itself in the wall time
 (the rest is interpreter start, imports and the dataset card) and the ratios,
 as a Markdown table to paste into RESULTS.md; `--profile` then breaks one run
 at the largest size down by phase and by function (`prepare_phases.py`). Not a test.
