@@ -28,7 +28,7 @@ import orjson
 from postmix import sources
 from postmix.collect import rare_collections
 from postmix.engine.contracts import SHARD_BITS, ShardTask
-from postmix.engine.fast import HEAD, LINE, TAIL, Lane, prompt_key
+from postmix.engine.fast import HEAD, LINE, TAIL, Lane, Shape, prompt_key
 from postmix.engine.ledger import Ledger
 from postmix.engine.survivors import Dropped, Survivors, emit
 from postmix.formats.fast import Plain, as_record
@@ -153,7 +153,7 @@ class Direct:
         self.count = self.counted = 0
 
     def _keeps(
-        self, plain: Plain, rid: str, at: tuple[int, int], n: int, empty: bool, shape: Any
+        self, plain: Plain, rid: str, at: tuple[int, int], n: int, empty: bool, shape: Shape
     ) -> bool:
         """A plain row a check would drop: its record, and the steps' verdicts on it."""
         rec = self._record(plain, at[1])
