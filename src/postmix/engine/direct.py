@@ -28,12 +28,12 @@ import orjson
 from postmix import sources
 from postmix.collect import rare_collections
 from postmix.engine.contracts import SHARD_BITS, ShardTask
-from postmix.engine.fast import HEAD, LINE, TAIL, Lane, Shape, prompt_key
+from postmix.engine.fast import LINE, Lane, Shape, plain_id, prompt_key
 from postmix.engine.ledger import Ledger
 from postmix.engine.survivors import Dropped, Survivors, emit
 from postmix.formats.fast import Plain, as_record
 from postmix.report.stats import ReasoningTally
-from postmix.schema import InvalidRow, id_bytes, uuid_str
+from postmix.schema import InvalidRow, uuid_str
 
 Block = list[tuple[int, Any]]
 
@@ -115,8 +115,7 @@ class Direct:
                         roles.append(m["role"])
                     shape = shapes.get(tuple(roles)) or shape_of(tuple(roles))
                     mb = dumps(msgs)
-                    raw = id_bytes(HEAD + mb + TAIL)
-                    rid = uuid_str(raw)
+                    rid = uuid_str(plain_id(mb))
                     if (
                         (structure and (empty or shape.problem is not None))
                         or n < lo

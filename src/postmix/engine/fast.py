@@ -44,7 +44,8 @@ from postmix.recipe import StepList
 from postmix.report.stats import ReasoningTally
 from postmix.schema import (
     dedup_bytes,
-    id_bytes,
+    id_finish,
+    id_state,
     prompt_text,
     record,
     structure_problem,
@@ -58,6 +59,7 @@ SWITCH = "POSTMIX_FAST_PATH"  # "0" turns the fast lane off (the general path gi
 HEAD = b'["sft",'  # an sft record's id name: kind, messages, then
 TAIL = b",null,null,null,null]"  # chosen, rejected, text and tools, all null when plain
 LINE = b'{"messages":%b,"id":"%b","source":%b}\n'  # a plain record's `messages` output line
+NAMED = id_state(HEAD)  # sha1 of the uuid5 namespace and HEAD: copied for each plain record
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class Lane:
         n, empty, roles = walk
         shape = self.shape(roles)
         m = orjson.dumps(rec["messages"])
-        rid = rec["id"] = uuid_str(id_bytes(HEAD + m + TAIL))
+        rid = rec["id"] = uuid_str(plain_id(m))
         misshaped = empty or shape.problem is not None
         if not self.keeps(rec, at, n, misshaped, shape.writable, dropped):
             return
@@ -237,6 +239,14 @@ class Lane:
         if not self.by_prompt:
             return exact_key(rec, self.key_mode)
         return prompt_key(rec["messages"], shape.prompt)
+
+
+def plain_id(messages: bytes) -> bytes:
+    """`id_bytes` of a plain sft record from its serialized messages (`HEAD` + them + `TAIL`)."""
+    state = NAMED.copy()
+    state.update(messages)
+    state.update(TAIL)
+    return id_finish(state)
 
 
 def prompt_key(msgs: list[dict[str, Any]], turns: tuple[int, ...]) -> int:
