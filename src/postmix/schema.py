@@ -213,6 +213,16 @@ def id_finish(state: Any) -> bytes:
     return ((value & _UUID_KEEP) | _UUID5).to_bytes(16, "big")
 
 
+def id_text(state: Any) -> str:
+    """`uuid_str(id_finish(state))`, from the hex digest: the version digit is 5 and the
+    variant digit keeps its two low bits under 10 (8, 9, a or b)."""
+    h = state.hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 # uuid5's version (5, high nibble of byte 6) and RFC 4122 variant (top bits 10 of byte 8),
 # set on the 128-bit digest as one integer: two operations instead of a bytearray round trip.
 _UUID_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)

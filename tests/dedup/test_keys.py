@@ -22,6 +22,7 @@ from postmix.schema import (
     id_bytes,
     id_finish,
     id_state,
+    id_text,
     message,
     prompt_text,
     record,
@@ -200,6 +201,7 @@ def test_ids_and_normalized_text_keep_their_bytes() -> None:
         state = id_state(head).copy()
         state.update(rest)
         assert id_finish(state) == id_bytes(head + rest)  # the fast lane's way to the same id
+        assert id_text(state) == str(uuid.uuid5(ID_NAMESPACE, text))
         if text.isascii():
             assert dedup_bytes(text) == b"".join(text.lower().encode().split())
         else:

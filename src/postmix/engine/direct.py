@@ -33,7 +33,7 @@ from postmix.engine.ledger import Ledger
 from postmix.engine.survivors import Dropped, Survivors, emit
 from postmix.formats.fast import Plain, as_record
 from postmix.report.stats import ReasoningTally
-from postmix.schema import InvalidRow, uuid_str
+from postmix.schema import InvalidRow
 
 Block = list[tuple[int, Any]]
 
@@ -115,7 +115,7 @@ class Direct:
                         roles.append(m["role"])
                     shape = shapes.get(tuple(roles)) or shape_of(tuple(roles))
                     mb = dumps(msgs)
-                    rid = uuid_str(plain_id(mb))
+                    rid = plain_id(mb)
                     if (
                         (structure and (empty or shape.problem is not None))
                         or n < lo

@@ -44,13 +44,12 @@ from postmix.recipe import StepList
 from postmix.report.stats import ReasoningTally
 from postmix.schema import (
     dedup_bytes,
-    id_finish,
     id_state,
+    id_text,
     prompt_text,
     record,
     structure_problem,
     text_length,
-    uuid_str,
 )
 from postmix.steps import Batch, Step
 from postmix.writers.schemas import SCHEMAS
@@ -172,7 +171,7 @@ class Lane:
         n, empty, roles = walk
         shape = self.shape(roles)
         m = orjson.dumps(rec["messages"])
-        rid = rec["id"] = uuid_str(plain_id(m))
+        rid = rec["id"] = plain_id(m)
         misshaped = empty or shape.problem is not None
         if not self.keeps(rec, at, n, misshaped, shape.writable, dropped):
             return
@@ -241,12 +240,13 @@ class Lane:
         return prompt_key(rec["messages"], shape.prompt)
 
 
-def plain_id(messages: bytes) -> bytes:
-    """`id_bytes` of a plain sft record from its serialized messages (`HEAD` + them + `TAIL`)."""
+def plain_id(messages: bytes) -> str:
+    """The id (uuid text) of a plain sft record from its serialized messages: `id_bytes` of
+    `HEAD` + them + `TAIL`, from a copy of `NAMED`."""
     state = NAMED.copy()
     state.update(messages)
     state.update(TAIL)
-    return id_finish(state)
+    return id_text(state)
 
 
 def prompt_key(msgs: list[dict[str, Any]], turns: tuple[int, ...]) -> int:
