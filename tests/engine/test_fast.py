@@ -254,7 +254,7 @@ def test_lane_decides_like_the_chain(
     copies = [orjson.loads(orjson.dumps(r)) for r in records]
     want = general(plan, copies, slow_ledger)
     spill = io.BytesIO()
-    cols: dict[str, list[Any]] = {k: [] for k in ("keys", "row", "shard", "length")}
+    cols: dict[str, list[Any]] = {k: [] for k in ("keys", "row", "shard", "length", "mention")}
     cols.update(cost=[], chars=[])
     reasoning = ReasoningTally()
     lane.flush(records, [(0, i) for i in range(len(records))], fast_ledger, spill, cols, reasoning)

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from postmix.engine import gather, spill_copy
+from postmix.engine import gather
 from postmix.engine.index import Index
 from postmix.writers import glue
 from tests.outputs import build, sft_rows
@@ -41,6 +41,7 @@ def spilled(tmp: Path, n: int, dtype: type = np.int64) -> tuple[Index, list[byte
         files.append(np.full(len(part), f))
         offsets.append(starts)
     idx = SimpleNamespace(  # the locations gather reads (the rest of the index is not its)
+        mention=np.asarray([i for i, x in enumerate(lines) if glue.mentions(x)], np.int64),
         file=np.concatenate(files).astype(np.uint8),
         offset=np.concatenate(offsets).astype(dtype),
         length=np.asarray([len(x) for x in lines]).astype(dtype),
@@ -122,15 +123,13 @@ def _unread(path: Path, optional: tuple[str, ...]) -> glue.Scan:
     raise AssertionError(f"the glue read {path} again")
 
 
-@pytest.mark.parametrize("memmem", [True, False])
-def test_a_key_is_found_only_within_the_written_bytes(
-    monkeypatch: pytest.MonkeyPatch, memmem: bool
-) -> None:
-    if not memmem:
-        monkeypatch.setattr(spill_copy, "MEMMEM", None)
-    buf = bytearray(b'{"a":"tools"}\n{"tools":[]}\n')
-    keys = [b'"system":', b'"tools":']
-    assert spill_copy.mentions(buf, len(buf), keys)
-    assert not spill_copy.mentions(buf, buf.index(b'"tools":') + 7, keys)
-    assert not spill_copy.mentions(buf, len(buf), [b'"history":'])
-    assert not spill_copy.mentions(bytearray(), 0, keys)
+def test_plain_lines_never_hold_an_optional_key() -> None:
+    """Workers flag only the lines where an optional key can be (`glue.mentions`): a plain
+    messages line holds none, whatever its text says, since quotes in strings are escaped."""
+    texts = ['"tools": []', '{"system": "x"}', "history", '\\"tools\\":', "tools:"]
+    for role in ("system", "user", "assistant"):
+        for text in texts:
+            row = {"messages": [{"role": role, "content": text}], "id": "i", "source": '"tools":'}
+            assert not glue.mentions(orjson.dumps(row) + b"\n")
+    assert glue.mentions(b'{"messages":[],"tools":[]}\n')
+    assert glue.mentions(b'{"system":"s","history":[]}\n')

@@ -123,6 +123,8 @@ class ShardResult:
     chars: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     group: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))  # judgments
     direction: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+    # records (positions in this result) whose line can hold an optional key (`glue.mentions`)
+    mention: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     pairs: dict[str, np.ndarray] = field(default_factory=dict)  # pair columns (preference)
     reasoning: ReasoningTally = field(default_factory=ReasoningTally)
     bands: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.uint64))
@@ -137,6 +139,6 @@ class ShardResult:
         """Drop the per-record arrays once the driver has copied them into its index."""
         empty = np.empty(0, np.int64)
         self.keys = self.row = self.shard = self.offset = self.length = self.cost = empty
-        self.group = self.direction = empty
+        self.group = self.direction = self.mention = empty
         self.bands = np.empty((0, 0), np.uint64)
         self.ntok = []

@@ -6,9 +6,10 @@ file, offset, length of every output line, in output order) and the byte
 offset of each chunk of CHUNK lines; `spill_copy` processes take every
 P-th chunk and `pwrite` it at its offset into the pre-sized file, so each
 holds one chunk. The driver reads each chunk back in order as its process
-reports it written and hashes it (sha256 is sequential), and parses the few
-lines that mention an optional key for the trainer glue (`glue.KeyScan`), so
-no second pass over the file is needed. Small splits are gathered here alone.
+reports it written and hashes it (sha256 is sequential); for the trainer
+glue (`glue.KeyScan`) it parses only the chunks holding a line the workers
+flagged as one that can hold an optional key, so no second pass over the file
+is needed. Small splits are gathered here alone.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def write_jsonl(
 ) -> tuple[int, str]:
     """Rows and sha256 of a JSONL file of the spill lines of records `order`, in that order.
 
-    `scan` is fed the chunks that mention one of its keys; `procs`: gather processes
-    (default: one per CPU, at most PROCS; 1 gathers in this process).
+    `scan` is fed the chunks holding a line the workers flagged (`Index.mention`: the only
+    lines where an optional key can be); `procs`: gather processes (default: one per CPU,
+    at most PROCS; 1 gathers in this process).
     """
     procs = min(PROCS, os.cpu_count() or 1) if procs is None else procs
     digest = hashlib.sha256()
-    keys = scan.keys if scan is not None else []
+    flagged = np.zeros(len(idx.file), np.bool_)
+    flagged[idx.mention] = True
     with ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(path))
         plan_fh = stack.enter_context(tempfile.NamedTemporaryFile(dir=work, prefix="plan-"))
@@ -61,13 +64,13 @@ def write_jsonl(
         chunks = [(c * CHUNK, min((c + 1) * CHUNK, len(order)), at[c]) for c in range(len(at) - 1)]
         parallel = procs > 1 and len(order) >= INLINE and bool(sys.executable)
         written = (
-            _processes(idx.spills, plan_fh.name, tmp, chunks, at[-1], keys, procs)
+            _processes(idx.spills, plan_fh.name, tmp, chunks, at[-1], procs)
             if parallel
-            else _here(idx.spills, plan_fh.name, tmp, chunks, keys)
+            else _here(idx.spills, plan_fh.name, tmp, chunks)
         )
-        for view, hit in stack.enter_context(closing(written)):  # on error: processes ended
-            digest.update(view)
-            if hit and scan is not None:
+        for (lo, hi, _), view in zip(chunks, stack.enter_context(closing(written))):
+            digest.update(view)  # on an error, closing the stream ends the processes
+            if scan is not None and flagged[order[lo:hi]].any():
                 scan.lines(bytes(view))
     return len(order), digest.hexdigest()
 
@@ -91,9 +94,9 @@ Chunk = tuple[int, int, int]  # first line, end line, output byte offset
 
 
 def _here(
-    spills: list[str], plan: str, out: Path, chunks: list[Chunk], keys: list[bytes]
-) -> Generator[tuple[memoryview, bool], None, None]:
-    """Each chunk gathered in this process: (its bytes, whether it mentions a key)."""
+    spills: list[str], plan: str, out: Path, chunks: list[Chunk]
+) -> Generator[memoryview, None, None]:
+    """The bytes of each chunk, gathered in this process."""
     fds = [os.open(p, os.O_RDONLY) for p in spills]
     plan_fd = os.open(plan, os.O_RDONLY)
     out_fd = os.open(out, os.O_WRONLY)
@@ -101,7 +104,7 @@ def _here(
         buf = bytearray()
         for lo, hi, off in chunks:
             buf, size = spill_copy.copy(buf, fds, plan_fd, out_fd, lo, hi, off)
-            yield memoryview(buf)[:size], spill_copy.mentions(buf, size, keys)
+            yield memoryview(buf)[:size]
     finally:
         for fd in (*fds, plan_fd, out_fd):
             os.close(fd)
@@ -113,9 +116,8 @@ def _processes(
     out: Path,
     chunks: list[Chunk],
     size: int,
-    keys: list[bytes],
     procs: int,
-) -> Generator[tuple[memoryview, bool], None, None]:
+) -> Generator[memoryview, None, None]:
     """Each chunk as a `spill_copy` process reports it written, read back from `out`."""
     ends = [off for _, _, off in chunks[1:]] + [size]
     procs = min(procs, len(chunks))
@@ -131,7 +133,6 @@ def _processes(
                 "spills": spills,
                 "plan": plan,
                 "out": str(out),
-                "keys": [k.decode() for k in keys],
                 "chunks": chunks[w::procs],
             }
             assert proc.stdin is not None
@@ -139,14 +140,14 @@ def _processes(
             proc.stdin.close()
         buf = bytearray()
         for c, (_, _, off) in enumerate(chunks):
-            hit = _reported(workers[c % procs])
+            _reported(workers[c % procs])
             n = ends[c] - off
             if n > len(buf):
                 buf = bytearray(n)
             view = memoryview(buf)[:n]
             if os.preadv(fd, [view], off) != n:
                 raise OSError(f"{out}: chunk {c} is short after its gather process wrote it")
-            yield view, hit
+            yield view
         for proc in workers:
             if proc.wait():
                 _failed(proc)
@@ -161,14 +162,12 @@ def _processes(
                     pipe.close()
 
 
-def _reported(proc: subprocess.Popen[bytes]) -> bool:
-    """The next chunk's report of a gather process: whether it mentions a key."""
+def _reported(proc: subprocess.Popen[bytes]) -> None:
+    """Waits for a gather process to report its next chunk written."""
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
+    if not proc.stdout.readline():
         proc.wait()
         _failed(proc)
-    return line == b"1\n"
 
 
 def _failed(proc: subprocess.Popen[bytes]) -> None:

@@ -51,6 +51,8 @@ class Index:
     pairs: dict[str, np.ndarray] | None = None  # pair columns (filters.pairs.pair_columns)
     ntok: np.ndarray | None = None  # (records, formats) tokens, when tokenizing
     binary: bool = False  # spill entries are tokenized binary entries, not JSON lines
+    # records whose line can hold an optional key (`glue.mentions`): the glue parses only those
+    mention: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     def where(self, g: int) -> tuple[str, str, int]:
         """(file label, file format, row) of record `g`."""
@@ -115,6 +117,8 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
     names = ("source", "row", "label", "file", "offset", "length", "keys", "cost")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     spills: list[str] = []
+    mention: list[np.ndarray] = []
+    total = 0  # records joined so far
     labels: list[str] = []
     fmts: list[str] = []
     sigs: list[str] = []
@@ -147,6 +151,8 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
             for name in ("row", "offset", "length", "keys", "cost"):
                 parts[name].append(getattr(res, name))
             spills.append(res.spill)
+            mention.append(res.mention + total)
+            total += n
             labels.extend(res.labels)
             fmts.extend(res.formats)
             sigs.append(res.sigs)
@@ -166,6 +172,7 @@ def build(results: list[list[ShardResult]], order: list[int]) -> Index:
         direction=np.concatenate(direction) if judged else None,
         pairs={k: np.concatenate([p[k] for p in pairs]) for k in pairs[0]} if judged else None,
         spills=spills,
+        mention=np.concatenate(mention) if mention else np.empty(0, np.int64),
         labels=labels,
         formats=fmts,
         sigs=sigs,

@@ -29,6 +29,7 @@ from postmix.filters.pairs import pair_columns
 from postmix.schema import InvalidRow, response_texts, text_length
 from postmix.steps import Batch, StepEnv, count_tokens
 from postmix.writers import tokenized
+from postmix.writers.glue import mentions
 from postmix.writers.schemas import SCHEMAS
 
 BATCH = 1000
@@ -54,7 +55,7 @@ class _Columns:
     """Per-record columns of the survivors, accumulated batch by batch."""
 
     def __init__(self) -> None:
-        names = ("keys", "row", "shard", "length", "cost", "chars", "group", "dir")
+        names = ("keys", "row", "shard", "length", "cost", "chars", "group", "dir", "mention")
         self.cols: dict[str, list[Any]] = {k: [] for k in names}
         self.pairs: list[dict[str, np.ndarray]] = []
         self.bands: list[np.ndarray] = []
@@ -72,6 +73,7 @@ class _Columns:
         res.chars = np.asarray(cols["chars"], dtype=np.int32)
         res.group = np.asarray(cols["group"], dtype=np.uint64)
         res.direction = np.asarray(cols["dir"], dtype=np.int8)
+        res.mention = np.asarray(cols["mention"], dtype=np.int64)
         if self.pairs:
             res.pairs = {k: np.concatenate([p[k] for p in self.pairs]) for k in self.pairs[0]}
         res.ntok = self.ntok
@@ -140,6 +142,9 @@ def run(task: ShardTask) -> ShardResult:
                 lines = [dumps(to_row(r), option=orjson.OPT_APPEND_NEWLINE) for r in kept]
             spill.write(b"".join(lines))
             cols = acc.cols
+            if not write_tokens:
+                start = len(cols["length"])
+                cols["mention"].extend(start + i for i, x in enumerate(lines) if mentions(x))
             cols["length"].extend(map(len, lines))
             mode = plan.dedup_key
             cols["keys"].extend([exact_key(r, mode) for r in kept] if mode else [0] * len(kept))

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from postmix.engine.ledger import Ledger
 from postmix.steps import Drop
+from postmix.writers.glue import mentions
 
 Where = tuple[int, int]  # (shard number within the task, row within its file)
 Dropped = list[list[tuple[dict[str, Any], Where, Drop]]]  # per chain step: record, where, verdict
@@ -29,8 +30,11 @@ class Survivors:
     row: list[int] = field(default_factory=list)
     chars: list[int] = field(default_factory=list)
     metas: list[dict[str, Any]] = field(default_factory=list)  # the non-empty ones (categories)
+    flagged: list[int] = field(default_factory=list)  # lines that can hold an optional key
 
     def add(self, line: bytes, key: int, at: Where, n: int, meta: dict[str, Any]) -> None:
+        if mentions(line):
+            self.flagged.append(len(self.lines))
         self.lines.append(line)
         self.keys.append(key)
         self.shard.append(at[0])
@@ -44,6 +48,7 @@ class Survivors:
         if not self.lines:
             return
         ledger.spilled(len(self.lines), self.metas)
+        cols["mention"].extend(len(cols["length"]) + i for i in self.flagged)
         spill.write(b"".join(self.lines))
         cols["length"].extend(map(len, self.lines))
         cols["cost"].extend([1] * len(self.lines))
@@ -52,6 +57,7 @@ class Survivors:
         for column in (self.lines, self.keys, self.shard, self.row, self.chars):
             column.clear()
         self.metas.clear()
+        self.flagged.clear()
 
 
 def emit(ledger: Ledger, dropped: Dropped) -> None:

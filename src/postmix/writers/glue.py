@@ -81,6 +81,18 @@ MAPPED: dict[str, tuple[str, ...]] = {
 }
 
 
+# Every optional key as compact JSON writes it: a line without one of these has no optional
+# column, and the shard workers flag the lines that have one (`mentions`).
+KEY_BYTES: tuple[bytes, ...] = tuple(
+    sorted({f'"{k}":'.encode() for keys in MAPPED.values() for k in keys})
+)
+
+
+def mentions(line: bytes) -> bool:
+    """Whether a spill line can hold an optional column (one of `KEY_BYTES` occurs in it)."""
+    return any(k in line for k in KEY_BYTES)
+
+
 Scan = tuple[frozenset[str], bool]  # (optional columns some row fills, every `tools` is text)
 
 
