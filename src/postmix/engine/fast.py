@@ -108,7 +108,7 @@ class Lane:
         """`Converter.stream`, with rows in the common shape converted by the fast function.
 
         While it runs (the whole shard task), the cyclic garbage collector looks at
-        young objects every GC_YOUNG allocations instead of every 700: rows and
+        young objects every `collect.GC_YOUNG` allocations instead of every 700: rows and
         records form no reference cycles, and those passes cost ~9% of shard work.
         """
         conv, ctx, fast = self.chain.converter, self.chain.ctx, self.fast

@@ -162,22 +162,21 @@ def run(task: ShardTask) -> ShardResult:
 
         if lane is not None and lane.direct:  # plain rows without records (engine/direct.py)
             Direct(lane, ledger, spill, acc.cols, reasoning, BATCH).run(task)
-            rows: Iterator[tuple[int, Any]] = iter(())
         else:
             rows = _rows(task, ledger)
-        batch: Batch = []
-        where: list[tuple[int, int]] = []
-        converted = chain.converter.stream(rows, chain.ctx) if lane is None else lane.stream(rows)
-        for pos, outcome in converted:
-            shard, row, rec = ledger.converted(pos, outcome)
-            if rec is not None:
-                batch.append(rec)
-                where.append((shard, row))
-                if len(batch) >= BATCH:
-                    flush(batch, where)
-                    batch, where = [], []
-        if batch:
-            flush(batch, where)
+            stream = chain.converter.stream(rows, chain.ctx) if lane is None else lane.stream(rows)
+            batch: Batch = []
+            where: list[tuple[int, int]] = []
+            for pos, outcome in stream:
+                shard, row, rec = ledger.converted(pos, outcome)
+                if rec is not None:
+                    batch.append(rec)
+                    where.append((shard, row))
+                    if len(batch) >= BATCH:
+                        flush(batch, where)
+                        batch, where = [], []
+            if batch:
+                flush(batch, where)
         ledger.check()
 
     acc.into(res, plan.near.bands[0] if plan.near is not None else None)
