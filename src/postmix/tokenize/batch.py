@@ -106,6 +106,7 @@ def tokenize_batch(
     out: list[TokenizedRecord | str] = [""] * len(records)
     with rare_collections(), ThreadPoolExecutor(1) as pool:
         pending = None
+        spent: list[Future[list[Any]]] = []
         for start, stop in _chunks(len(records)):
             plans = []
             for i in range(start, stop):
@@ -115,9 +116,10 @@ def tokenize_batch(
                 else:
                     plans.append(plan)
             texts = [text for p in plans for text in p.texts]
-            job = plans, texts, pool.submit(_encode, cd, texts)
+            job = plans, texts, pool.submit(_encode, cd, texts, spent)
             if pending:
                 _finish(tok, cd, *pending, out, verify, strict)
+                spent = [pending[2]]
             pending = job
         if pending:
             _finish(tok, cd, *pending, out, verify, strict)
@@ -150,11 +152,19 @@ def _chunks(n: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in pairwise(bounds) if b > a]
 
 
-def _encode(cd: Codec, texts: list[str]) -> list[Any]:
-    """One encoder call for a chunk (with character offsets only when there is no byte table)."""
+def _encode(cd: Codec, texts: list[str], spent: list[Future[list[Any]]]) -> list[Any]:
+    """One encoder call for a chunk (with character offsets only when there is no byte table).
+
+    `spent` holds the chunk before, labelled: its encodings are freed here, after this
+    call, while the encoder's threads are idle. They allocated them, and freeing them
+    while those threads allocate waits on their malloc arenas' locks.
+    """
     if cd.table is not None:
-        return cd.backend.encode_batch_fast(texts, add_special_tokens=False)
-    return cd.backend.encode_batch(texts, add_special_tokens=False)
+        encs = cd.backend.encode_batch_fast(texts, add_special_tokens=False)
+    else:
+        encs = cd.backend.encode_batch(texts, add_special_tokens=False)
+    spent.clear()
+    return encs
 
 
 def _losses(

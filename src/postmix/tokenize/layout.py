@@ -94,7 +94,7 @@ class Layout:
         table = words.table
         data = [t.encode() for t in texts]
         nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(texts))
-        length = table.length.take(ids)
+        length = table.length[ids]
         self.cum = cumsum0(length)
         start = self.cum[offsets[:-1]]
         extra = self.cum[offsets[1:]] - start - nbytes
@@ -166,14 +166,14 @@ def _mismatches(
     long ones.
     """
     got = _words(np.frombuffer(want, dtype=np.uint8))
-    differ = (got.take(cum[:-1]) & words.mask.take(ids)) != words.head.take(ids)
+    differ = (got.take(cum[:-1]) & words.mask[ids]) != words.head[ids]
     long = np.flatnonzero(length > WORD)
     if len(long):
         more = (length[long] - 1) // WORD
         tok = np.repeat(long, more)
         at = WORD * (np.arange(1, len(tok) + 1) - np.repeat(cumsum0(more)[:-1], more))
         mask = MASKS.take(np.minimum(length.take(tok) - at, WORD))
-        start = words.table.offset.take(ids.take(tok)) + at
+        start = words.table.offset[ids[tok]] + at
         seg = ((words.blob.take(start) ^ got.take(cum.take(tok) + at)) & mask) != 0
         differ[tok[seg]] = True
     return np.flatnonzero(differ)
