@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from functools import reduce
@@ -28,6 +26,7 @@ from postmix.engine import chain, fingerprint, manifest, outputs, plan, select, 
 from postmix.engine import index as index_mod
 from postmix.engine.contracts import ShardResult
 from postmix.engine.progress import Progress
+from postmix.engine.workdir import work_dir
 from postmix.executors import Executor
 from postmix.recipe import Recipe
 from postmix.recipe.checks import planned_outputs
@@ -84,8 +83,7 @@ def prepare(
         chain.decontam_index(recipe.decontaminate)  # an unreachable benchmark fails here, early
     run = _executor(recipe, executor, num_proc, ray_address)
     with OutputCommit(out) as stage:
-        work = Path(tempfile.mkdtemp(prefix=".postmix-", dir=spill_dir or stage.dir))
-        try:
+        with work_dir(Path(spill_dir) if spill_dir else stage.dir) as work:
             tasks = plan.tasks(infos, str(work), limit)
             resources = _resources(infos)
             results: list[list[ShardResult]] = [[] for _ in infos]
@@ -102,8 +100,6 @@ def prepare(
                 log.warning(warning)
             if strict and doc["warnings"]:
                 raise StrictError(f"--strict: {doc['warnings'][0]}")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         doc["seconds"] = round(time.perf_counter() - started, 3)
         outputs.write_json(stage.dir / "manifest.json", doc)
         from postmix.report import write_card, write_report
