@@ -1,0 +1,39 @@
+"""The floor venv holds every core dependency at exactly its declared floor.
+
+CI names that venv's interpreter in `POSTMIX_COMPAT_PYTHON` (as for
+test_oldest_datasets), so a floor raised or lowered in pyproject.toml without
+the suite passing at the new floor is caught here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from packaging.version import Version
+
+from tests.compat.floors import floors
+
+# Run by the floor venv's interpreter: the installed version of each name in argv.
+INSTALLED = (
+    "import json, sys; from importlib.metadata import version; "
+    "print(json.dumps({n: version(n) for n in sys.argv[1:]}))"
+)
+
+
+def test_every_core_dependency_declares_a_floor() -> None:
+    assert floors(), "pyproject.toml declares no core dependency"
+
+
+def test_the_floor_venv_holds_exactly_the_floors() -> None:
+    python = os.environ.get("POSTMIX_COMPAT_PYTHON")
+    if python is None:
+        pytest.skip("POSTMIX_COMPAT_PYTHON names no floor venv")
+    want = floors()
+    run = subprocess.run([python, "-c", INSTALLED, *want], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout)
+    wrong = {n: f"{got[n]} (floor {v})" for n, v in want.items() if Version(got[n]) != Version(v)}
+    assert not wrong, f"{python} is not at the floors: {wrong}"
