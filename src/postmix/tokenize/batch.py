@@ -93,7 +93,8 @@ def tokenize_batch(
     releases the GIL) encodes one chunk on a helper thread, Python renders the
     next and labels and verifies the previous one. The chunks in flight hold
     thousands of objects without cycles, so the cyclic collector runs rarely
-    meanwhile (`postmix.collect`).
+    meanwhile (`postmix.collect`). Each chunk is encoded longest text first,
+    so the encoder's threads end together.
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, not {train_on!r}")
@@ -157,14 +158,21 @@ def _encode(cd: Codec, texts: list[str], spent: list[Future[list[Any]]]) -> list
 
     `spent` holds the chunk before, labelled: its encodings are freed here, after this
     call, while the encoder's threads are idle. They allocated them, and freeing them
-    while those threads allocate waits on their malloc arenas' locks.
+    while those threads allocate waits on their malloc arenas' locks. The texts go in
+    longest first (the encodings come back in their order): the threads' last items
+    are then short ones, so neither waits long for the other (5-7% less encoder time
+    alone on 1024-text chunks of chat data).
     """
+    order = np.argsort(-np.fromiter(map(len, texts), np.int64, len(texts)), kind="stable")
+    longest_first = [texts[k] for k in order.tolist()]
     if cd.table is not None:
-        encs = cd.backend.encode_batch_fast(texts, add_special_tokens=False)
+        encs = cd.backend.encode_batch_fast(longest_first, add_special_tokens=False)
     else:
-        encs = cd.backend.encode_batch(texts, add_special_tokens=False)
+        encs = cd.backend.encode_batch(longest_first, add_special_tokens=False)
     spent.clear()
-    return encs
+    at = np.empty_like(order)
+    at[order] = np.arange(len(order))
+    return [encs[k] for k in at.tolist()]
 
 
 def _losses(
