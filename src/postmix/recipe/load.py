@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _model_at(model: type, loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if not _is_model(current):
             return None
         field = current.model_fields.get(part) or next(
             (f for f in current.model_fields.values() if f.alias == part), None
@@ -115,10 +116,16 @@ def _model_at(model: type, loc: tuple[Any, ...]) -> type[BaseModel] | None:
             return None
         ann = field.annotation
         args = getattr(ann, "__args__", ())
-        current = next(
-            (a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
-        )
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+        current = next((a for a in (ann, *args) if _is_model(a)), None)
+    return current if _is_model(current) else None
+
+
+def _is_model(t: Any) -> bool:
+    """A pydantic model class. Python 3.10 counts `list[X]` as a type, and `issubclass` of
+    one raises TypeError (a misspelled key under a list field crashed the error report)."""
+    if not isinstance(t, type) or isinstance(t, types.GenericAlias):
+        return False
+    return issubclass(t, BaseModel)
 
 
 def parse(text: str, *, origin: str = "<recipe>") -> Recipe:
