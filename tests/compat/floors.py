@@ -2,19 +2,55 @@
 
 CI writes this to a file and `pip install -r`s it into `.venv-floor`, so the
 floors tested are exactly the ones declared (the guide: "test the oldest you
-declare"). Standard library only (tomllib: Python 3.11+), as it runs before the
-floor venv holds anything.
+declare"). Standard library only on Python 3.11+ (tomllib), as it runs before
+the floor venv holds anything; on 3.10, tomli (the same parser, in the dev extra
+and the floor venv).
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def python_floor(pyproject: Path = PYPROJECT) -> str:
+    """The oldest Python `requires-python` allows (a plain `>=X.Y`)."""
+    spec = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["requires-python"]
+    found = re.fullmatch(r"\s*>=\s*([0-9]+\.[0-9]+)\s*", spec)
+    if not found:
+        raise ValueError(f"requires-python {spec!r}: expected one plain `>=X.Y` floor")
+    return found.group(1)
+
+
+def oldest_python() -> str | None:
+    """An interpreter of requires-python's floor on this machine, or None.
+
+    Looked for on PATH, then among pyenv's versions: pyenv's shim for a version that
+    is installed but not selected is on PATH and fails when run, so each candidate
+    must answer with its version.
+    """
+    floor = python_floor()
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = [shutil.which(f"python{floor}")]
+    candidates += sorted(glob.glob(os.path.join(root, "versions", f"{floor}.*", "bin", "python")))
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    for exe in filter(None, candidates):
+        run = subprocess.run([exe, "-c", probe], capture_output=True, text=True)
+        if run.returncode == 0 and run.stdout.strip() == floor:
+            return exe
+    return None
 
 
 def floors(pyproject: Path = PYPROJECT) -> dict[str, str]:
@@ -30,4 +66,7 @@ def floors(pyproject: Path = PYPROJECT) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    sys.stdout.write("".join(f"{name}=={version}\n" for name, version in floors().items()))
+    if sys.argv[1:] == ["--python"]:  # the interpreter to build the floor venv with
+        print(oldest_python() or sys.executable)
+    else:
+        sys.stdout.write("".join(f"{name}=={version}\n" for name, version in floors().items()))

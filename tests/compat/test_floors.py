@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from packaging.version import Version
 
-from tests.compat.floors import floors
+from tests.compat.floors import floors, oldest_python, python_floor
 
 # Run by the floor venv's interpreter: the installed version of each name in argv.
 INSTALLED = (
@@ -37,3 +37,19 @@ def test_the_floor_venv_holds_exactly_the_floors() -> None:
     got = json.loads(run.stdout)
     wrong = {n: f"{got[n]} (floor {v})" for n, v in want.items() if Version(got[n]) != Version(v)}
     assert not wrong, f"{python} is not at the floors: {wrong}"
+
+
+def test_the_floor_venv_runs_the_oldest_python_allowed() -> None:
+    python = os.environ.get("POSTMIX_COMPAT_PYTHON")
+    if python is None:
+        pytest.skip("POSTMIX_COMPAT_PYTHON names no floor venv")
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    oldest = python_floor()
+    if version != oldest and oldest_python() is None:
+        pytest.skip(f"Python {oldest} (requires-python's floor) is not installed here")
+    assert version == oldest, f"{python} runs Python {version}; requires-python allows {oldest}"
