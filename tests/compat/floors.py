@@ -45,12 +45,22 @@ def oldest_python() -> str | None:
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     candidates = [shutil.which(f"python{floor}")]
     candidates += sorted(glob.glob(os.path.join(root, "versions", f"{floor}.*", "bin", "python")))
-    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
     for exe in filter(None, candidates):
-        run = subprocess.run([exe, "-c", probe], capture_output=True, text=True)
-        if run.returncode == 0 and run.stdout.strip() == floor:
-            return exe
+        try:
+            if answer(exe, VERSION) == floor:
+                return exe
+        except subprocess.CalledProcessError:
+            continue  # a shim of a version that is not selected
     return None
+
+
+VERSION = "import sys; print('%d.%d' % sys.version_info[:2])"  # an interpreter's X.Y
+
+
+def answer(python: str, code: str, *args: str) -> str:
+    """What `python -c code args` prints (stripped); CalledProcessError when it fails."""
+    run = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, check=True)
+    return run.stdout.strip()
 
 
 def floors(pyproject: Path = PYPROJECT) -> dict[str, str]:

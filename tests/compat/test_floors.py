@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 from packaging.version import Version
 
-from tests.compat.floors import floors, oldest_python, python_floor
+from tests.compat.floors import VERSION, answer, floors, oldest_python, python_floor
 
 # Run by the floor venv's interpreter: the installed version of each name in argv.
 INSTALLED = (
@@ -32,9 +31,7 @@ def test_the_floor_venv_holds_exactly_the_floors() -> None:
     if python is None:
         pytest.skip("POSTMIX_COMPAT_PYTHON names no floor venv")
     want = floors()
-    run = subprocess.run([python, "-c", INSTALLED, *want], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
-    got = json.loads(run.stdout)
+    got = json.loads(answer(python, INSTALLED, *want))
     wrong = {n: f"{got[n]} (floor {v})" for n, v in want.items() if Version(got[n]) != Version(v)}
     assert not wrong, f"{python} is not at the floors: {wrong}"
 
@@ -43,12 +40,7 @@ def test_the_floor_venv_runs_the_oldest_python_allowed() -> None:
     python = os.environ.get("POSTMIX_COMPAT_PYTHON")
     if python is None:
         pytest.skip("POSTMIX_COMPAT_PYTHON names no floor venv")
-    version = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = answer(python, VERSION)
     oldest = python_floor()
     if version != oldest and oldest_python() is None:
         pytest.skip(f"Python {oldest} (requires-python's floor) is not installed here")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from tests.compat.floors import answer
 from tests.compat.make_outputs import make_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,12 +33,7 @@ def floor() -> str:
 
 def test_every_output_loads_with_the_oldest_allowed_datasets(tmp_path: Path, tok_dir: Path) -> None:
     python = os.environ.get("POSTMIX_COMPAT_PYTHON", sys.executable)
-    version = subprocess.run(
-        [python, "-c", "import datasets; print(datasets.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = answer(python, "import datasets; print(datasets.__version__)")
     if "POSTMIX_COMPAT_PYTHON" in os.environ:
         same = Version(version) == Version(floor())
         assert same, f"{python} has datasets {version}, the floor is {floor()}"
