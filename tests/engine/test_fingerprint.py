@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -65,4 +66,20 @@ def test_a_changed_option_or_template_rebuilds(
 ) -> None:
     first = run(tmp_path, setup)
     second = run(tmp_path, {**setup, **change})
+    assert not second.get("reused") and second["fingerprint"] != first["fingerprint"]
+
+
+@pytest.mark.parametrize("library", ["tokenizers", "orjson", "rensa"])
+def test_an_upgraded_library_rebuilds(
+    tmp_path: Path, setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch, library: str
+) -> None:
+    """The bytes a run writes depend on its libraries (rensa's MinHash permutations changed in
+    0.5, a tokenizer library can split text differently): an output made with other versions
+    is not this environment's output, so it is rebuilt, not reused."""
+    first = run(tmp_path, setup)
+    installed = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "999.0" if name == library else installed(name)
+    )
+    second = run(tmp_path, setup)
     assert not second.get("reused") and second["fingerprint"] != first["fingerprint"]

@@ -1,17 +1,23 @@
 """A fingerprint of everything that decides `prepare`'s output, so reuse cannot go stale.
 
-The recipe (as validated), the postmix version, `--limit`, every local input's
-content digest (xxh3-128 of its bytes: ~10 GB/s, a fraction of reading it),
-each hub source's pinned revision, the tokenizer's files and the chat
-templates. A hub source without a pinned `revision:` cannot be checked
-offline, so it makes the output not reusable (`None`), and the run says so.
+The recipe (as validated), the postmix version, the Python version and the
+installed version of every library postmix depends on (extras included: each
+can change the bytes a run writes, e.g. rensa's MinHash permutations or a
+tokenizer's splits), `--limit`, every local input's content digest (xxh3-128
+of its bytes: ~10 GB/s, a fraction of reading it), each hub source's pinned
+revision, the tokenizer's files and the chat templates. A hub source without a
+pinned `revision:` cannot be checked offline, so it makes the output not
+reusable (`None`), and the run says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
+import re
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from pathlib import Path
 
 import orjson
@@ -48,6 +54,27 @@ def _tree_digest(path: str) -> str:
     return h.hexdigest()
 
 
+TOOLING = re.compile(r"""extra\s*==\s*["'](dev|bench)["']""")  # extras that write no output
+
+
+def libraries() -> list[tuple[str, str]]:
+    """(name, installed version or "absent") of every library postmix's metadata names, the
+    output-making extras included; none when postmix runs uninstalled (no metadata)."""
+    try:
+        requires = metadata.requires("postmix") or []
+    except metadata.PackageNotFoundError:
+        return []
+    wanted = [r for r in requires if not TOOLING.search(r)]
+    names = sorted({m.group(0).lower() for r in wanted if (m := re.match(r"[\w.\-]+", r))})
+    out = []
+    for name in names:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, "absent"))
+    return out
+
+
 def unpinned(infos: list[SourceInfo]) -> list[str]:
     """Sources read from a hub without a pinned revision (their content cannot be checked)."""
     return [
@@ -67,6 +94,9 @@ def fingerprint(recipe: Recipe, infos: list[SourceInfo], limit: int | None) -> s
         h.update(tag.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
 
     feed("postmix", __version__)
+    feed("python", platform.python_version())
+    for name, version in libraries():
+        feed("library", f"{name}=={version}")
     feed(
         "recipe",
         orjson.dumps(recipe.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS),
