@@ -1,8 +1,8 @@
-"""Run the tests that need no extra, in the floor venv: `python -m tests.compat.floor_subset`.
+"""Run the tests the floor venv can run, there: `python -m tests.compat.floor_subset`.
 
-CI builds `.venv-floor` with every core dependency at its declared floor
-(`tests/compat/floors.py`) and no extra, then runs this there, so the floors are
-tested, not just declared. Left out: what needs an extra (trl, torch, matplotlib)
+CI builds `.venv-floor` with every core dependency and the `report` extra at
+their declared floors (`tests/compat/floors.py`), then runs this there, so the floors are
+tested, not just declared. Left out: what needs an extra it lacks (trl, torch)
 and fails, rather than skips, without it. Tests that skip cleanly stay in.
 Extra arguments go to pytest; its exit status is this module's.
 """
@@ -30,12 +30,6 @@ NEEDS_EXTRAS = (
     "--deselect=tests/templates/test_tools.py::test_qwen_renders_tools_and_final_reasoning_like_qwen3",
     "--deselect=tests/tokenize/test_options.py::test_which_turns_keep_their_reasoning[qwen3]",
     "--deselect=tests/tokenize/test_options.py::test_reasoning_tokens_untrained[qwen3]",
-    # report: the charts are matplotlib's
-    "--deselect=tests/report/test_report.py::test_sft_report_real_files",
-    "--deselect=tests/report/test_report.py::test_pairs_report_real_files",
-    "--deselect=tests/report/test_report.py::test_own_files",
-    "--deselect=tests/report/test_tokenized_report.py::test_packed_rows_get_token_lengths_packing_and_marked_examples",
-    "--deselect=tests/report/test_tokenized_report.py::test_mix_chart_share_ticks_read_what_they_mark",
 )
 
 if __name__ == "__main__":
