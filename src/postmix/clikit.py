@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,8 +89,31 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in text:
         text = f"{exc.filename}: {text}"
     if isinstance(exc, ImportError) and getattr(exc, "name", None):
-        text += f" (install the package that provides {exc.name!r})"
+        extra = extra_providing(exc.name.split(".")[0])
+        if extra:
+            text += f" (pip install 'postmix[{extra}]')"
+        else:
+            text += f" (install the package that provides {exc.name!r})"
     return text
+
+
+def extra_providing(module: str) -> str | None:
+    """The postmix extra whose packages include `module`, from postmix's own metadata (a
+    distribution `sentence-transformers` provides `sentence_transformers`, `faiss-cpu` `faiss`)."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("postmix") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for req in requires:
+        found = re.match(r"([\w.\-]+).*extra\s*==\s*[\"']([\w\-]+)[\"']", req)
+        if not found or found.group(2) in ("dev", "bench"):
+            continue
+        dist = found.group(1).lower().replace("-", "_")
+        if module.lower() in (dist, dist.removesuffix("_cpu")):
+            return found.group(2)
+    return None
 
 
 def exit_code(exc: BaseException) -> int:
@@ -113,7 +138,9 @@ def command_errors(func: F) -> F:
         except EXPECTED as exc:
             if debug:
                 raise
-            console.print(f"[red]error:[/red] {one_line(exc)}", highlight=False, soft_wrap=True)
+            console.print(
+                f"[red]error:[/red] {escape(one_line(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exit_code(exc)) from exc
 
     return run  # type: ignore[return-value]

@@ -132,3 +132,30 @@ def test_every_option_is_in_help_and_every_command_takes_q_v_debug() -> None:
             assert flag in result.output, (path, flag)
     help_text = runner.invoke(app, ["sft", "--help"], env={"COLUMNS": "200"}).output
     assert all(flag in help_text for flag in ("--data", "--weights", "--resume"))
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [("trl", "train"), ("peft", "train"), ("faiss", "decontam"), ("matplotlib", "report")],
+)
+def test_a_missing_extra_is_named_with_its_install_command(module: str, extra: str) -> None:
+    """Without an extra, a command names the extra to install, not just the module."""
+    from postmix.clikit import one_line
+
+    text = one_line(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    assert f"pip install 'postmix[{extra}]'" in text
+
+
+def test_an_error_prints_its_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """The error line is text, not rich markup: `postmix[train]` keeps its brackets."""
+    import typer
+
+    from postmix.clikit import command_errors
+
+    @command_errors
+    def sft() -> None:
+        raise ModuleNotFoundError("No module named 'trl'", name="trl")
+
+    with pytest.raises(typer.Exit):
+        sft()
+    assert "pip install 'postmix[train]'" in capsys.readouterr().err
