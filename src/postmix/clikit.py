@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,31 +88,14 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in text:
         text = f"{exc.filename}: {text}"
     if isinstance(exc, ImportError) and getattr(exc, "name", None):
+        from postmix.dependencies import extra_providing  # reads metadata: only on this error
+
         extra = extra_providing(exc.name.split(".")[0])
         if extra:
             text += f" (pip install 'postmix[{extra}]')"
         else:
             text += f" (install the package that provides {exc.name!r})"
     return text
-
-
-def extra_providing(module: str) -> str | None:
-    """The postmix extra whose packages include `module`, from postmix's own metadata (a
-    distribution `sentence-transformers` provides `sentence_transformers`, `faiss-cpu` `faiss`)."""
-    from importlib import metadata
-
-    try:
-        requires = metadata.requires("postmix") or []
-    except metadata.PackageNotFoundError:
-        return None
-    for req in requires:
-        found = re.match(r"([\w.\-]+).*extra\s*==\s*[\"']([\w\-]+)[\"']", req)
-        if not found or found.group(2) in ("dev", "bench"):
-            continue
-        dist = found.group(1).lower().replace("-", "_")
-        if module.lower() in (dist, dist.removesuffix("_cpu")):
-            return found.group(2)
-    return None
 
 
 def exit_code(exc: BaseException) -> int:

@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import re
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import orjson
 import xxhash
 
 from postmix import __version__
+from postmix.dependencies import output_libraries
 from postmix.engine.plan import SourceInfo
 from postmix.recipe import Recipe
 
@@ -54,27 +53,6 @@ def _tree_digest(path: str) -> str:
     return h.hexdigest()
 
 
-TOOLING = re.compile(r"""extra\s*==\s*["'](dev|bench)["']""")  # extras that write no output
-
-
-def libraries() -> list[tuple[str, str]]:
-    """(name, installed version or "absent") of every library postmix's metadata names, the
-    output-making extras included; none when postmix runs uninstalled (no metadata)."""
-    try:
-        requires = metadata.requires("postmix") or []
-    except metadata.PackageNotFoundError:
-        return []
-    wanted = [r for r in requires if not TOOLING.search(r)]
-    names = sorted({m.group(0).lower() for r in wanted if (m := re.match(r"[\w.\-]+", r))})
-    out = []
-    for name in names:
-        try:
-            out.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            out.append((name, "absent"))
-    return out
-
-
 def unpinned(infos: list[SourceInfo]) -> list[str]:
     """Sources read from a hub without a pinned revision (their content cannot be checked)."""
     return [
@@ -95,7 +73,7 @@ def fingerprint(recipe: Recipe, infos: list[SourceInfo], limit: int | None) -> s
 
     feed("postmix", __version__)
     feed("python", platform.python_version())
-    for name, version in libraries():
+    for name, version in output_libraries():
         feed("library", f"{name}=={version}")
     feed(
         "recipe",
