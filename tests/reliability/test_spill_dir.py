@@ -3,12 +3,15 @@ run that uses it, and a live run's are never touched (`engine/workdir.py`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from postmix.engine.workdir import LOCK, remove_dead, work_dir
 from postmix.writers.verify import verify
@@ -20,7 +23,9 @@ def spill_dirs(parent: Path) -> list[Path]:
     return sorted(parent.glob(".postmix-*"))
 
 
-def test_a_killed_runs_spills_are_removed_by_the_next_run(tmp_path: Path) -> None:
+def test_a_killed_runs_spills_are_removed_by_the_next_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = write_jsonl(tmp_path / "chats.jsonl", sft_rows(20_000))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(recipe_for(str(source), tmp_path / "killed"))
@@ -40,8 +45,10 @@ def test_a_killed_runs_spills_are_removed_by_the_next_run(tmp_path: Path) -> Non
     left = spill_dirs(spills)
     assert len(left) == 1, "the killed run left its spill dir (what the next run must remove)"
 
-    doc = prepare_into(source, tmp_path / "out", spills)
+    with caplog.at_level(logging.INFO, logger="postmix"):
+        doc = prepare_into(source, tmp_path / "out", spills)
     assert spill_dirs(spills) == []
+    assert f"removed {left[0]}: the spills of a run that was killed" in caplog.text
     assert doc["totals"]["kept"] > 0
     verify(tmp_path / "out")
 

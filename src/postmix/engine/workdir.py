@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from postmix.writers.commit import SPILL_PREFIX
 
+log = logging.getLogger(__name__)
 LOCK = ".lock"  # inside a work dir, held for the run's life
 FRESH = ".pmx-new-"  # a work dir before its lock is held (never matched by SPILL_PREFIX)
 
@@ -33,7 +35,8 @@ def work_dir(parent: Path) -> Iterator[Path]:
     once its lock is held, so another run never sees it unlocked.
     """
     parent.mkdir(parents=True, exist_ok=True)
-    remove_dead(parent)
+    for dead in remove_dead(parent):
+        log.info("removed %s: the spills of a run that was killed", dead)
     fresh = Path(tempfile.mkdtemp(prefix=FRESH, dir=parent))
     fd = os.open(fresh / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
